@@ -1,0 +1,42 @@
+"""gridopt: optimal EV charging and V2G schedules for fleets and sites.
+
+>>> import gridopt                                                    # doctest: +SKIP
+>>> sc = gridopt.load_scenario("scenarios/depot_bus_v2g.yaml")        # doctest: +SKIP
+>>> res = gridopt.optimize(sc)                                        # doctest: +SKIP
+>>> res.schedule, res.site, res.summary                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .errors import GridoptError, InfeasibleError, PhysicsViolation, ScenarioError, SolverError
+from .io import load_scenario, write_results
+from .scenario import Scenario, SolverOptions
+
+__version__ = "0.1.0"
+
+
+def optimize(scenario: Scenario, options: SolverOptions | None = None, **kwargs):
+    """Optimal plan of ``scenario``: see :func:`gridopt.optimizer.optimize`."""
+    from .optimizer import optimize as _optimize
+
+    return _optimize(scenario, options, **kwargs)
+
+
+def validate(path) -> Scenario:
+    """Load and check a scenario file; raises :class:`ScenarioError` on bad input."""
+    return load_scenario(path)
+
+
+__all__ = [
+    "GridoptError",
+    "InfeasibleError",
+    "PhysicsViolation",
+    "Scenario",
+    "ScenarioError",
+    "SolverError",
+    "SolverOptions",
+    "load_scenario",
+    "optimize",
+    "validate",
+    "write_results",
+]

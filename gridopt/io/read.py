@@ -1,0 +1,380 @@
+"""Read a scenario YAML and its CSV files into a :class:`~gridopt.scenario.Scenario`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ScenarioError
+from ..scenario import (
+    SERIES_COLUMNS,
+    SESSION_OPTIONAL,
+    SESSION_REQUIRED,
+    TRIP_OPTIONAL,
+    TRIP_REQUIRED,
+    Scenario,
+    ScenarioConfig,
+    SolverOptions,
+    check_columns,
+    check_fleet_roles,
+    economic_warnings,
+    numeric_column,
+    validate_sessions,
+    validate_trips,
+    validate_vehicles,
+)
+from ..tariffs import price_series, tariff_file_series
+from ..timeindex import align_to_grid, check_timezone, make_grid, parse_times
+
+#: Largest file gridopt reads (bytes); scenario inputs are tables, not archives.
+MAX_FILE_BYTES = 200 * 1024 * 1024
+_TYPE_TAGS = {"float", "int", "str", "bool"}
+
+
+def _pydantic_message(where: str, err: ValidationError) -> str:
+    e = err.errors()[0]
+    # union members show up as extra path parts ("float", "dict[str,float]"): drop them
+    loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
+    kind = e["type"]
+    if kind == "missing":
+        return f"{where}: missing key '{loc}'"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key '{loc}'"
+    msg = e["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = e.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"{where}: field '{loc}': {msg}{shown}" if loc else f"{where}: {msg}{shown}"
+
+
+def _resolve(base: Path, rel: str, where: str, field: str, confine: bool) -> Path:
+    p = Path(rel)
+    full = p if p.is_absolute() else base / p
+    if confine:
+        root = base.resolve()
+        real = full.resolve()
+        if p.is_absolute() or (root != real and root not in real.parents):
+            raise ScenarioError(f"{where}: field '{field}': path {rel!r} points outside the scenario's folder")
+    if not full.is_file():
+        raise ScenarioError(f"{where}: field '{field}': file {rel!r} not found")
+    if full.stat().st_size > MAX_FILE_BYTES:
+        raise ScenarioError(f"{where}: field '{field}': file {rel!r} is larger than {MAX_FILE_BYTES >> 20} MB")
+    return full
+
+
+def read_table(path: Path, where: str) -> pd.DataFrame:
+    """Read a CSV as text columns, indexed by file line number (header = line 1)."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ScenarioError(f"{where}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ScenarioError(f"{where}: cannot read as CSV ({first})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df.index = np.arange(len(df)) + 2
+    return df
+
+
+def _read_yaml(path: Path) -> dict:
+    where = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ScenarioError(f"{where}{at}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: a scenario is a YAML mapping of keys (name, timezone, start, ...)")
+    return data
+
+
+def load_scenario(path: str | os.PathLike, *, confine: bool = False) -> Scenario:
+    """Read and check a scenario YAML and every file it names.
+
+    Parameters
+    ----------
+    path : path-like
+        The scenario YAML; the paths inside it are relative to its folder.
+    confine : bool
+        Reject paths that leave the scenario's folder (used for uploads).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        With one message naming the file, the field or line, and the problem.
+    """
+    path = Path(path)
+    data = _read_yaml(path)
+    return scenario_from_dict(data, path.parent, path.name, confine=confine)
+
+
+def scenario_from_dict(
+    data: dict, base_dir: str | os.PathLike, where: str = "scenario", *, confine: bool = False
+) -> Scenario:
+    """Build a :class:`Scenario` from YAML-like data whose paths are relative to ``base_dir``."""
+    base = Path(base_dir)
+    try:
+        cfg = ScenarioConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_pydantic_message(where, exc)) from None
+    tz = check_timezone(cfg.timezone, f"{where}: field 'timezone'")
+    try:
+        start = pd.Timestamp(cfg.start)
+    except (ValueError, TypeError):
+        raise ScenarioError(f"{where}: field 'start': {cfg.start!r} is not a time (ISO 8601 with offset)") from None
+    if start.tzinfo is None:
+        raise ScenarioError(f"{where}: field 'start': {cfg.start!r} needs a UTC offset, e.g. +02:00")
+    grid = make_grid(start, cfg.horizon_hours, cfg.step_minutes, tz)
+    warnings: list[str] = []
+
+    # --- time series -----------------------------------------------------
+    columns: dict[str, pd.Series] = {}
+    if cfg.timeseries:
+        tpath = _resolve(base, cfg.timeseries, where, "timeseries", confine)
+        twhere = tpath.name
+        raw = read_table(tpath, twhere)
+        check_columns(raw, twhere, ("time",), SERIES_COLUMNS)
+        if len(raw.columns) == 1:
+            raise ScenarioError(f"{twhere}: no data column (expected any of {', '.join(SERIES_COLUMNS)})")
+        times = parse_times(raw["time"], tz, twhere, "time")
+        num = pd.DataFrame({c: numeric_column(raw, c, twhere) for c in raw.columns if c != "time"})
+        for c in ("base_load_kw", "pv_kw"):
+            if c in num and (num[c] < 0).any():
+                i = (num[c] < 0).idxmax()
+                raise ScenarioError(f"{twhere} line {i}: '{c}' must be >= 0 (got {num.at[i, c]})")
+        lines = num.index.to_numpy()
+        num.index = pd.DatetimeIndex(times)
+        aligned = align_to_grid(num, grid, twhere, lines)
+        columns.update({c: aligned[c] for c in aligned.columns})
+
+    tariff = cfg.tariff
+    demand = 0.0
+    file_price = None
+    if tariff.tariff_file:
+        fpath = _resolve(base, tariff.tariff_file, where, "tariff.tariff_file", confine)
+        try:
+            sched = json.loads(fpath.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ScenarioError(f"{fpath.name}: cannot read as JSON ({exc})") from None
+        file_price, demand = tariff_file_series(sched, grid.index, fpath.name)
+    if tariff.demand_charge_per_kw is not None:
+        demand = float(tariff.demand_charge_per_kw)
+
+    def pick(name: str, spec, fallback, default=None) -> pd.Series:
+        if name in columns:
+            if spec is not None or fallback is not None:
+                warnings.append(f"{name}: the timeseries column is used; the tariff's {name} is ignored")
+            return columns[name]
+        if spec is not None:
+            if fallback is not None:
+                warnings.append(f"{name}: tariff.{name} is used; the tariff_file's price is ignored")
+            return price_series(spec, grid.index, f"{where}: field 'tariff.{name}'")
+        if fallback is not None:
+            return fallback
+        if default is None:
+            raise ScenarioError(
+                f"{where}: no {name}: give tariff.{name}, tariff.tariff_file or an {name} column in the timeseries"
+            )
+        return pd.Series(float(default), index=grid.index)
+
+    import_price = pick("import_price", tariff.import_price, file_price)
+    export_price = pick("export_price", tariff.export_price, None, default=0.0)
+
+    if "base_load_kw" in columns:
+        if cfg.site.base_load_kw is not None:
+            warnings.append("base_load_kw: the timeseries column is used; site.base_load_kw is ignored")
+        base_load = columns["base_load_kw"]
+    else:
+        base_load = pd.Series(float(cfg.site.base_load_kw or 0.0), index=grid.index)
+
+    if "pv_kw" in columns:
+        if cfg.pv is not None:
+            warnings.append("pv_kw: the timeseries column is used; the pv block is ignored")
+        pv = columns["pv_kw"]
+    elif cfg.pv is not None:
+        pv = _pv_from_config(cfg, grid, base, where, confine)
+    else:
+        pv = pd.Series(0.0, index=grid.index)
+
+    series = pd.DataFrame(
+        {"import_price": import_price, "export_price": export_price, "base_load_kw": base_load, "pv_kw": pv},
+        index=grid.index,
+    ).astype(float)
+
+    # --- fleet -----------------------------------------------------------
+    vpath = _resolve(base, cfg.fleet.vehicles, where, "fleet.vehicles", confine)
+    vehicles = validate_vehicles(read_table(vpath, vpath.name), vpath.name)
+    trips = _empty_trips(tz)
+    sessions = _empty_sessions(tz)
+    if cfg.fleet.trips:
+        tp = _resolve(base, cfg.fleet.trips, where, "fleet.trips", confine)
+        trips = _read_trips(tp, vehicles, tz, vpath.name)
+    if cfg.fleet.sessions:
+        sp = _resolve(base, cfg.fleet.sessions, where, "fleet.sessions", confine)
+        sessions = _read_sessions(sp, vehicles, tz, vpath.name)
+    check_fleet_roles(vehicles, trips, sessions, vpath.name)
+
+    import_limit = math.inf if cfg.site.import_limit_kw is None else float(cfg.site.import_limit_kw)
+    sc = Scenario(
+        name=cfg.name,
+        description=cfg.description,
+        grid=grid,
+        import_limit_kw=import_limit,
+        export_limit_kw=float(cfg.site.export_limit_kw),
+        series=series,
+        demand_charge_per_kw=float(demand),
+        battery_degradation_cost_per_kwh=float(cfg.battery_degradation_cost_per_kwh),
+        unmet_energy_penalty_per_kwh=float(cfg.unmet_energy_penalty_per_kwh),
+        vehicles=vehicles,
+        trips=trips,
+        sessions=sessions,
+        solver=SolverOptions(time_limit_s=cfg.solver.time_limit_s, mip_rel_gap=cfg.solver.mip_rel_gap),
+        config=cfg.model_dump(mode="json", exclude_none=True),
+        base_dir=str(base),
+    )
+    warnings += economic_warnings(sc)
+    warnings += _fleet_warnings(sc)
+    return sc.replace(warnings=tuple(warnings))
+
+
+def _pv_from_config(cfg: ScenarioConfig, grid, base: Path, where: str, confine: bool) -> pd.Series:
+    from ..supply import pv_power_kw
+
+    pv = cfg.pv
+    weather = None
+    if pv.weather:
+        wpath = _resolve(base, pv.weather, where, "pv.weather", confine)
+        wwhere = wpath.name
+        raw = read_table(wpath, wwhere)
+        check_columns(raw, wwhere, ("time", "ghi"), ("dni", "dhi", "temp_air", "wind_speed"))
+        times = parse_times(raw["time"], str(grid.tz), wwhere, "time")
+        weather = pd.DataFrame({c: numeric_column(raw, c, wwhere) for c in raw.columns if c != "time"})
+        weather.index = pd.DatetimeIndex(times)
+        if weather.index[0] > grid.start or weather.index[-1] < grid.end - pd.Timedelta(hours=1):
+            raise ScenarioError(
+                f"{wwhere}: covers {weather.index[0].isoformat()} to {weather.index[-1].isoformat()}, "
+                f"but the horizon is {grid.start.isoformat()} to {grid.end.isoformat()}"
+            )
+    return pv_power_kw(
+        grid.index,
+        grid.step_minutes,
+        latitude=pv.latitude,
+        longitude=pv.longitude,
+        peak_kw=pv.peak_kw,
+        tilt_deg=pv.tilt_deg,
+        azimuth_deg=pv.azimuth_deg,
+        altitude_m=pv.altitude_m,
+        inverter_kw=pv.inverter_kw,
+        loss_fraction=pv.loss_fraction,
+        weather=weather,
+    )
+
+
+def _empty_trips(tz: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "vehicle_id": pd.Series(dtype=object),
+            "departure": pd.Series(dtype=f"datetime64[ns, {tz}]"),
+            "arrival": pd.Series(dtype=f"datetime64[ns, {tz}]"),
+            "energy_kwh": pd.Series(dtype=float),
+            "departure_soc": pd.Series(dtype=float),
+            "trip_id": pd.Series(dtype=object),
+        }
+    )
+
+
+def _empty_sessions(tz: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "vehicle_id": pd.Series(dtype=object),
+            "arrival": pd.Series(dtype=f"datetime64[ns, {tz}]"),
+            "departure": pd.Series(dtype=f"datetime64[ns, {tz}]"),
+            "arrival_soc": pd.Series(dtype=float),
+            "target_soc": pd.Series(dtype=float),
+            "session_id": pd.Series(dtype=object),
+        }
+    )
+
+
+def _text_ids(raw: pd.DataFrame, where: str) -> pd.Series:
+    ids = raw["vehicle_id"].astype("string").str.strip()
+    if (ids.isna() | (ids == "")).any():
+        i = (ids.isna() | (ids == "")).idxmax()
+        raise ScenarioError(f"{where} line {i}: 'vehicle_id' is empty")
+    return ids.astype(object)
+
+
+def _read_trips(path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str) -> pd.DataFrame:
+    where = path.name
+    raw = read_table(path, where)
+    check_columns(raw, where, TRIP_REQUIRED, TRIP_OPTIONAL)
+    df = pd.DataFrame(index=raw.index)
+    df["vehicle_id"] = _text_ids(raw, where)
+    df["departure"] = parse_times(raw["departure"], tz, where, "departure")
+    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival")
+    df["energy_kwh"] = numeric_column(raw, "energy_kwh", where)
+    df["departure_soc"] = (
+        numeric_column(raw, "departure_soc", where, required=False) if "departure_soc" in raw else np.nan
+    )
+    if "trip_id" in raw:
+        df["trip_id"] = raw["trip_id"].astype("string").fillna("").astype(object)
+    else:
+        df["trip_id"] = [f"trip-{i - 1}" for i in raw.index]
+    return validate_trips(df, vehicles, where, vwhere)
+
+
+def _read_sessions(path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str) -> pd.DataFrame:
+    where = path.name
+    raw = read_table(path, where)
+    check_columns(raw, where, SESSION_REQUIRED, SESSION_OPTIONAL)
+    df = pd.DataFrame(index=raw.index)
+    df["vehicle_id"] = _text_ids(raw, where)
+    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival")
+    df["departure"] = parse_times(raw["departure"], tz, where, "departure")
+    df["arrival_soc"] = numeric_column(raw, "arrival_soc", where)
+    df["target_soc"] = numeric_column(raw, "target_soc", where)
+    if "session_id" in raw:
+        df["session_id"] = raw["session_id"].astype("string").fillna("").astype(object)
+    else:
+        df["session_id"] = [f"session-{i - 1}" for i in raw.index]
+    return validate_sessions(df, vehicles, where, vwhere)
+
+
+def _fleet_warnings(sc: Scenario) -> list[str]:
+    out = []
+    if len(sc.trips):
+        usable = sc.vehicles.loc[sc.trips["vehicle_id"], "battery_kwh"].to_numpy() * (
+            sc.vehicles.loc[sc.trips["vehicle_id"], "max_soc"].to_numpy()
+            - sc.vehicles.loc[sc.trips["vehicle_id"], "min_soc"].to_numpy()
+        )
+        need = sc.trips["energy_kwh"].to_numpy()
+        big = need > usable + 1e-9
+        if big.any():
+            i = int(np.argmax(big))
+            out.append(
+                f"trip {sc.trips['trip_id'].iloc[i]} of vehicle {sc.trips['vehicle_id'].iloc[i]!r} needs "
+                f"{need[i]:g} kWh, more than the {usable[i]:.1f} kWh between min_soc and max_soc"
+                + (f" ({int(big.sum())} such trips)" if big.sum() > 1 else "")
+                + ": part of it will be reported unmet"
+            )
+    return out

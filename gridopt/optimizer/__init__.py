@@ -1,0 +1,190 @@
+"""Scenario in, optimal plan out: build (Pyomo), solve (HiGHS), extract, check.
+
+This package is the only part of gridopt that imports Pyomo.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pandas as pd
+
+from .. import analysis
+from ..check import check_schedule
+from ..errors import SolverError
+from ..fleet import build_fleet_plan
+from ..scenario import Scenario, SolverOptions
+from .baseline import uncontrolled
+from .diagnose import explain_infeasible_site
+from .extract import extract
+from .model import build_model
+from .solve import SolveReport, Status, relative_gap, solve
+
+__all__ = ["Result", "optimize", "build_model", "solve", "extract", "uncontrolled", "SolveReport", "Status"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """An optimized plan with its KPIs and the uncontrolled baseline.
+
+    Attributes
+    ----------
+    schedule : DataFrame
+        Vehicle × step plan (see :func:`gridopt.optimizer.extract.extract`).
+    site : DataFrame
+        Site power flows and prices per step, on the scenario's time index.
+    unmet : DataFrame
+        Shortfall of each requirement [kWh].
+    summary : dict
+        Status, costs, KPIs, solver report, baseline and savings (what
+        ``summary.json`` holds).
+    report : SolveReport
+    baseline_schedule, baseline_site : DataFrame
+        The uncontrolled plan.
+    """
+
+    scenario: Scenario
+    schedule: pd.DataFrame
+    site: pd.DataFrame
+    unmet: pd.DataFrame
+    summary: dict
+    report: SolveReport
+    baseline_schedule: pd.DataFrame | None = None
+    baseline_site: pd.DataFrame | None = None
+    warnings: tuple = field(default_factory=tuple)
+
+    @property
+    def status(self) -> str:
+        return self.report.status.value
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("gridopt", "pyomo", "highspy", "pandas", "numpy", "pvlib"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def optimize(
+    sc: Scenario,
+    options: SolverOptions | None = None,
+    *,
+    baseline: bool = True,
+    tee: bool = False,
+) -> Result:
+    """Optimal charge / V2G plan of a scenario.
+
+    Parameters
+    ----------
+    sc : Scenario
+        From :func:`gridopt.load_scenario` (or built in code).
+    options : SolverOptions, optional
+        Defaults to the scenario's ``solver`` block.
+    baseline : bool
+        Also simulate uncontrolled charging and report savings against it.
+    tee : bool
+        Show the solver's log.
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    InfeasibleError
+        The site limits admit no plan (the message names steps and limits).
+    SolverError
+        The solver stopped without any feasible plan.
+    PhysicsViolation
+        The plan broke a physical limit: a bug, never an output.
+    """
+    options = options or sc.solver
+    t0 = time.perf_counter()
+    plan = build_fleet_plan(sc)
+    model, data = build_model(sc, plan)
+    build_seconds = time.perf_counter() - t0
+    report = solve(model, options, tee=tee)
+    if report.status == Status.INFEASIBLE:
+        raise explain_infeasible_site(sc, plan, options)
+    if not report.has_plan:
+        raise SolverError(
+            f"{sc.name}: the solver stopped ({report.termination}) after {report.solve_seconds:.1f} s without any "
+            f"feasible plan; raise solver.time_limit_s (now {options.time_limit_s:g} s)"
+        )
+    schedule, site, unmet = extract(model, data)
+    check_schedule(sc, schedule, site, unmet)
+    k = analysis.kpis(sc, schedule, site, unmet)
+    cost_check = relative_gap(max(k["total_cost"], report.objective), min(k["total_cost"], report.objective))
+    if cost_check > 1e-6 and abs(k["total_cost"] - report.objective) > 1e-4:
+        from ..errors import PhysicsViolation
+
+        raise PhysicsViolation(
+            f"{sc.name}: cost recomputed from the plan ({k['total_cost']:.6f}) differs from the solver's objective "
+            f"({report.objective:.6f}); this is a bug in gridopt"
+        )
+    # the proven gap, measured on the recomputed cost
+    gap = relative_gap(k["total_cost"], report.lower_bound)
+    summary = {
+        "scenario": sc.name,
+        "status": report.status.value,
+        "objective": report.objective,
+        **k,
+        "unmet_energy_by_vehicle": analysis.unmet_by_vehicle(unmet),
+        "unmet_events": [
+            {
+                "vehicle_id": str(r.vehicle_id),
+                "kind": r.kind,
+                "event_id": str(r.event_id),
+                "time": pd.Timestamp(r.time).isoformat(),
+                "required_kwh": float(r.required_kwh),
+                "unmet_kwh": float(r.unmet_kwh),
+            }
+            for r in unmet.itertuples()
+            if r.unmet_kwh > 1e-6
+        ],
+        "mip_gap": gap,
+        "lower_bound": report.lower_bound,
+        "method": report.method,
+        "termination": report.termination,
+        "solve_seconds": report.solve_seconds,
+        "build_seconds": build_seconds,
+        "solver": {"name": report.solver, "version": report.solver_version},
+        "versions": _versions(),
+        "model": {
+            "vehicles": len(plan.vehicle_ids),
+            "steps": sc.grid.n_steps,
+            "step_minutes": sc.grid.step_minutes,
+            "variables": model.nvariables(),
+            "binaries": data.n_binaries,
+            "constraints": model.nconstraints(),
+        },
+        "requirements": int(len(plan.requirements)),
+        "ignored_sessions": plan.ignored_sessions,
+        "ignored_trips": plan.ignored_trips,
+        "horizon": {"start": sc.grid.start.isoformat(), "end": sc.grid.end.isoformat()},
+        "warnings": list(sc.warnings),
+    }
+    b_sched = b_site = None
+    if baseline:
+        b_sched, b_site, b_unmet = uncontrolled(sc, plan)
+        check_schedule(sc, b_sched, b_site, b_unmet, site_limits=False)
+        bk = analysis.kpis(sc, b_sched, b_site, b_unmet)
+        bk["unmet_energy_by_vehicle"] = analysis.unmet_by_vehicle(b_unmet)
+        summary["baseline"] = {"name": "uncontrolled", **bk}
+        summary["savings"] = analysis.savings(k, bk)
+    return Result(
+        scenario=sc,
+        schedule=schedule,
+        site=site,
+        unmet=unmet,
+        summary=summary,
+        report=report,
+        baseline_schedule=b_sched,
+        baseline_site=b_site,
+        warnings=tuple(sc.warnings),
+    )

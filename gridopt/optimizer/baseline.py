@@ -1,0 +1,106 @@
+"""Uncontrolled charging: the plan a site gets without gridopt.
+
+Each vehicle charges at ``max_charge_kw`` from the moment it is plugged in until
+it reaches ``max_soc`` or leaves; the last step charges only what is left (and
+nothing if that is below ``min_charge_kw``). No V2G. PV serves the site's load
+first; surplus PV is exported up to ``export_limit_kw`` and curtailed beyond it.
+Site import limits are ignored (the KPIs count the steps that break them).
+Shortfalls follow the same rules as the optimizer: ``unmet = max(0, required -
+SoC)``, and the SoC after a trip is ``SoC + unmet - energy_kwh``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..fleet import FleetPlan, build_fleet_plan
+from ..scenario import Scenario
+
+
+def uncontrolled(sc: Scenario, plan: FleetPlan | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Schedule, site table and shortfalls of uncontrolled charging (see module docstring)."""
+    plan = plan or build_fleet_plan(sc)
+    V, T = len(plan.vehicle_ids), sc.grid.n_steps
+    dt = sc.grid.dt_h
+    veh = sc.vehicles.loc[plan.vehicle_ids]
+    charge = np.zeros((V, T))
+    soc_out = np.full((V, T), np.nan)
+    segs = plan.segments
+    reqs = plan.requirements
+    unmet = np.zeros(len(reqs))
+    req_by_seg: dict[int, list[int]] = {}
+    for r, j in enumerate(reqs["segment"]):
+        req_by_seg.setdefault(int(j), []).append(r)
+    soc_at_req = np.zeros(len(reqs))
+    for j, s in enumerate(segs.itertuples()):
+        v = s.vehicle
+        row = veh.iloc[v]
+        B, eta = row["battery_kwh"], row["charge_efficiency"]
+        U = row["max_soc"] * B
+        pmax, pmin = row["max_charge_kw"], row["min_charge_kw"]
+        if s.link_req >= 0:
+            r = s.link_req
+            soc = soc_at_req[r] + unmet[r] - reqs.at[r, "energy_kwh"]
+        else:
+            soc = s.s0_kwh
+        for t in range(s.start, s.end):
+            p = 0.0
+            if soc < U - 1e-9:
+                p = min(pmax, (U - soc) / (eta * dt))
+                if p < pmin:
+                    p = 0.0
+            charge[v, t] = p
+            soc += eta * p * dt
+            soc_out[v, t] = soc
+        for r in req_by_seg.get(j, []):
+            soc_at_req[r] = soc
+            unmet[r] = max(0.0, reqs.at[r, "required_kwh"] - soc)
+    idx = sc.grid.index
+    schedule = pd.DataFrame(
+        {
+            "time": np.tile(idx, V),
+            "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
+            "plugged_in": plan.plugged.ravel(),
+            "charge_kw": charge.ravel(),
+            "discharge_kw": np.zeros(V * T),
+            "soc_kwh": soc_out.ravel(),
+        }
+    )
+    schedule["time"] = schedule["time"].dt.tz_convert(sc.timezone)
+    base = sc.series["base_load_kw"].to_numpy()
+    pv = sc.series["pv_kw"].to_numpy()
+    ev = charge.sum(axis=0)
+    load = base + ev
+    local = np.minimum(pv, load)
+    surplus = pv - local
+    exp = np.minimum(surplus, sc.export_limit_kw if not math.isinf(sc.export_limit_kw) else surplus)
+    site = pd.DataFrame(
+        {
+            "grid_import_kw": load - local,
+            "grid_export_kw": exp,
+            "base_load_kw": base,
+            "pv_kw": pv,
+            "pv_used_kw": local + exp,
+            "ev_charge_kw": ev,
+            "ev_discharge_kw": np.zeros(T),
+            "import_price": sc.series["import_price"].to_numpy(),
+            "export_price": sc.series["export_price"].to_numpy(),
+        },
+        index=idx,
+    )
+    site.index.name = "time"
+    unmet_df = pd.DataFrame(
+        {
+            "vehicle_id": reqs["vehicle_id"].to_numpy(dtype=object),
+            "kind": reqs["kind"].to_numpy(dtype=object),
+            "event_id": reqs["event_id"].to_numpy(dtype=object),
+            "time": reqs["time"].to_numpy(),
+            "required_kwh": reqs["required_kwh"].to_numpy(dtype=float),
+            "soc_kwh": soc_at_req,
+            "unmet_kwh": unmet,
+        }
+    )
+    return schedule, site, unmet_df

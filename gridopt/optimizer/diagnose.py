@@ -1,0 +1,113 @@
+"""Explain why a site has no feasible plan.
+
+Only the site's import limit can make the model infeasible: every vehicle can
+idle, and unmet energy is soft. So a site is infeasible exactly when, in some
+step, the base load minus PV minus what plugged-in V2G vehicles can discharge
+exceeds the import limit. This module finds those steps, first by a direct
+check of power, then, when energy is the binding issue (V2G vehicles could
+cover the peak power but not for long enough), by an elastic model that
+minimises how far the import limit would have to move.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InfeasibleError
+from ..fleet import FleetPlan
+from ..scenario import Scenario, SolverOptions
+
+
+def _ranges(steps: np.ndarray, idx: pd.DatetimeIndex, step_minutes: int) -> str:
+    """'07:00-08:15, 18:00-18:15' for sorted step numbers."""
+    out, run = [], []
+    for t in steps:
+        if run and t != run[-1] + 1:
+            out.append(run)
+            run = []
+        run.append(int(t))
+    if run:
+        out.append(run)
+    end = pd.Timedelta(minutes=step_minutes)
+    parts = [f"{idx[r[0]].isoformat()} to {(idx[r[-1]] + end).isoformat()}" for r in out[:4]]
+    more = f" and {len(out) - 4} more periods" if len(out) > 4 else ""
+    return ", ".join(parts) + more
+
+
+def power_conflicts(sc: Scenario, plan: FleetPlan) -> pd.DataFrame:
+    """Steps where even full V2G discharge cannot keep import within the limit.
+
+    Returns a DataFrame indexed by time with ``base_load_kw``, ``pv_kw``,
+    ``v2g_available_kw``, ``import_needed_kw`` and ``import_limit_kw`` for the
+    conflicting steps only.
+    """
+    pmax_d = sc.vehicles.loc[plan.vehicle_ids, "max_discharge_kw"].to_numpy()
+    v2g = (plan.plugged * pmax_d[:, None]).sum(axis=0)
+    base = sc.series["base_load_kw"].to_numpy()
+    pv = sc.series["pv_kw"].to_numpy()
+    need = base - pv - v2g
+    bad = need > sc.import_limit_kw + 1e-9
+    return pd.DataFrame(
+        {
+            "base_load_kw": base[bad],
+            "pv_kw": pv[bad],
+            "v2g_available_kw": v2g[bad],
+            "import_needed_kw": need[bad],
+            "import_limit_kw": sc.import_limit_kw,
+        },
+        index=sc.grid.index[bad],
+    )
+
+
+def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOptions | None = None) -> InfeasibleError:
+    """An :class:`InfeasibleError` naming the steps and the limit that conflict."""
+    if math.isinf(sc.import_limit_kw):
+        return InfeasibleError(f"{sc.name}: the solver found no feasible plan, but no site limit explains it")
+    conf = power_conflicts(sc, plan)
+    if len(conf):
+        worst = conf["import_needed_kw"].idxmax()
+        w = conf.loc[worst]
+        steps = np.flatnonzero(sc.grid.index.isin(conf.index))
+        msg = (
+            f"{sc.name}: infeasible site: the import limit of {sc.import_limit_kw:g} kW is below the base load minus "
+            f"PV{' minus all plugged-in V2G discharge' if w['v2g_available_kw'] > 0 else ''} in {len(conf)} "
+            f"step(s): {_ranges(steps, sc.grid.index, sc.grid.step_minutes)}; worst at {worst.isoformat()}: "
+            f"base load {w['base_load_kw']:.1f} kW, PV {w['pv_kw']:.1f} kW"
+            + (f", V2G {w['v2g_available_kw']:.1f} kW" if w["v2g_available_kw"] > 0 else "")
+            + f", so import must be at least {w['import_needed_kw']:.1f} kW"
+        )
+        conflicts = [
+            {"time": t.isoformat(), "limit": "import_limit_kw", **{k: float(v) for k, v in r.items()}}
+            for t, r in conf.iterrows()
+        ]
+        return InfeasibleError(msg, conflicts)
+    # Power would suffice at every step: the V2G energy stored does not.
+    from .model import build_model
+    from .solve import solve
+
+    m, data = build_model(sc, plan, elastic=True)
+    opts = options or SolverOptions()
+    rep = solve(m, SolverOptions(time_limit_s=min(opts.time_limit_s, 60.0), mip_rel_gap=1e-6))
+    if not rep.has_plan:
+        return InfeasibleError(f"{sc.name}: infeasible site (no further explanation could be found)")
+    slack = np.array([m.import_slack_kw[t].value or 0.0 for t in range(sc.grid.n_steps)])
+    steps = np.flatnonzero(slack > 1e-6)
+    if not len(steps):
+        return InfeasibleError(
+            f"{sc.name}: the solver reported the site infeasible, but an elastic check finds no conflict"
+        )
+    worst = int(steps[np.argmax(slack[steps])])
+    msg = (
+        f"{sc.name}: infeasible site: the base load minus PV exceeds the import limit of {sc.import_limit_kw:g} kW "
+        f"for longer than the plugged-in V2G vehicles' stored energy can cover, in {len(steps)} step(s): "
+        f"{_ranges(steps, sc.grid.index, sc.grid.step_minutes)}; worst at {sc.grid.index[worst].isoformat()}, "
+        f"{slack[worst]:.1f} kW short (about {slack.sum() * sc.grid.dt_h:.1f} kWh in all)"
+    )
+    conflicts = [
+        {"time": sc.grid.index[t].isoformat(), "limit": "import_limit_kw", "import_short_kw": float(slack[t])}
+        for t in steps
+    ]
+    return InfeasibleError(msg, conflicts)

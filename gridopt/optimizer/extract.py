@@ -1,0 +1,113 @@
+"""Read a solved model back into DataFrames on the scenario's time index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from .model import ModelData
+
+#: Solver values smaller than this are zero [kW or kWh].
+ZERO_TOL = 1e-7
+
+
+def _val(var) -> float:
+    x = var.value
+    return 0.0 if x is None else float(x)
+
+
+def _clean(a: np.ndarray) -> np.ndarray:
+    a = np.where(np.abs(a) < ZERO_TOL, 0.0, a)
+    return a
+
+
+def extract(m: pyo.ConcreteModel, data: ModelData) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Schedule, site table and per-requirement shortfall of a solved model.
+
+    Returns
+    -------
+    schedule : DataFrame
+        One row per vehicle and step: ``time`` (step start), ``vehicle_id``,
+        ``plugged_in``, ``charge_kw``, ``discharge_kw`` [kW], ``soc_kwh`` (at step
+        end, NaN while the vehicle is away or not yet arrived).
+    site : DataFrame
+        Index = step starts; ``grid_import_kw``, ``grid_export_kw``,
+        ``base_load_kw``, ``pv_kw``, ``pv_used_kw``, ``ev_charge_kw``,
+        ``ev_discharge_kw`` [kW], ``import_price``, ``export_price`` [currency/kWh].
+    unmet : DataFrame
+        One row per requirement: ``vehicle_id``, ``kind``, ``event_id``, ``time``,
+        ``boundary_time``, ``required_kwh``, ``soc_kwh`` (at the requirement),
+        ``unmet_kwh``.
+    """
+    sc = data.sc
+    plan = data.plan
+    V, T = len(plan.vehicle_ids), sc.grid.n_steps
+    charge = np.zeros((V, T))
+    discharge = np.zeros((V, T))
+    soc = np.full((V, T), np.nan)
+    for v, t in data.plugged_pairs:
+        charge[v, t] = _val(m.charge_kw[v, t])
+        soc[v, t] = _val(m.soc_kwh[data.seg_of[(v, t)], t + 1])
+    for v, t in data.discharge_pairs:
+        discharge[v, t] = _val(m.discharge_kw[v, t])
+    charge, discharge = _clean(charge), _clean(discharge)
+    # A mode binary at 0 leaves the power at 0 up to the solver's tolerance: make it exact.
+    pmin = data.vehicle_arrays["min_charge_kw"][:, None]
+    charge = np.where((charge < pmin * 0.5) & (pmin > 0), 0.0, charge)
+    both = (charge > 0) & (discharge > 0)
+    if both.any():  # cannot happen with the mode binaries; net it if the solver left dust
+        net = charge - discharge
+        charge = np.where(both, np.maximum(net, 0.0), charge)
+        discharge = np.where(both, np.maximum(-net, 0.0), discharge)
+    idx = sc.grid.index
+    schedule = pd.DataFrame(
+        {
+            "time": np.tile(idx, V),
+            "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
+            "plugged_in": plan.plugged.ravel(),
+            "charge_kw": charge.ravel(),
+            "discharge_kw": discharge.ravel(),
+            "soc_kwh": soc.ravel(),
+        }
+    )
+    schedule["time"] = schedule["time"].dt.tz_convert(sc.timezone)
+
+    series = sc.series
+    pv_used = _clean(np.array([_val(m.pv_used_kw[t]) for t in range(T)]))
+    ev_c = charge.sum(axis=0)
+    ev_d = discharge.sum(axis=0)
+    net = series["base_load_kw"].to_numpy() + ev_c - ev_d - pv_used
+    site = pd.DataFrame(
+        {
+            "grid_import_kw": np.maximum(net, 0.0),
+            "grid_export_kw": np.maximum(-net, 0.0),
+            "base_load_kw": series["base_load_kw"].to_numpy(),
+            "pv_kw": series["pv_kw"].to_numpy(),
+            "pv_used_kw": pv_used,
+            "ev_charge_kw": ev_c,
+            "ev_discharge_kw": ev_d,
+            "import_price": series["import_price"].to_numpy(),
+            "export_price": series["export_price"].to_numpy(),
+        },
+        index=idx,
+    )
+    site.index.name = "time"
+    site[["grid_import_kw", "grid_export_kw"]] = _clean(site[["grid_import_kw", "grid_export_kw"]].to_numpy())
+
+    reqs = plan.requirements
+    unmet = pd.DataFrame(
+        {
+            "vehicle_id": reqs["vehicle_id"].to_numpy(dtype=object),
+            "kind": reqs["kind"].to_numpy(dtype=object),
+            "event_id": reqs["event_id"].to_numpy(dtype=object),
+            "time": reqs["time"].to_numpy(),
+            "boundary_time": [sc.grid.boundary_time(k) for k in reqs["boundary"]],
+            "required_kwh": reqs["required_kwh"].to_numpy(dtype=float),
+            "soc_kwh": [
+                _val(m.soc_kwh[int(j), int(k)]) for j, k in zip(reqs["segment"], reqs["boundary"], strict=True)
+            ],
+            "unmet_kwh": _clean(np.array([_val(m.shortfall_kwh[r]) for r in range(len(reqs))], dtype=float)),
+        }
+    )
+    return schedule, site, unmet

@@ -1,0 +1,492 @@
+"""The typed scenario: what gridopt plans for.
+
+A scenario file (YAML) is parsed into :class:`ScenarioConfig` (structure, types
+and ranges of the YAML fields, checked by pydantic), and its tables into
+validated DataFrames by :func:`validate_vehicles`, :func:`validate_trips` and
+:func:`validate_sessions`. :func:`gridopt.io.load_scenario` ties them together
+into one immutable :class:`Scenario` whose time series all live on the
+scenario's :class:`~gridopt.timeindex.TimeGrid`.
+
+Units: powers in kW, energies in kWh, prices per kWh (demand charge per kW),
+state of charge (SoC) as a fraction 0..1 of ``battery_kwh``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Union
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .errors import ScenarioError
+from .timeindex import TimeGrid
+
+# ---------------------------------------------------------------------------
+# YAML structure
+# ---------------------------------------------------------------------------
+
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Price = Annotated[float, Field(allow_inf_nan=False)]
+#: A price given as a constant per kWh, or as a daily time-of-use table
+#: ``{"HH:MM": price}`` (each price holds from its time until the next one).
+PriceSpec = Union[Price, dict[str, Price]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Strict):
+    """Grid connection of the site."""
+
+    import_limit_kw: NonNeg | None = Field(None, description="largest grid import [kW]; none = unlimited")
+    export_limit_kw: NonNeg = Field(0.0, description="largest grid export [kW]")
+    base_load_kw: NonNeg | None = Field(
+        None, description="constant non-EV site load [kW]; or the timeseries column base_load_kw"
+    )
+
+
+class PVConfig(_Strict):
+    """A PV system, turned into ``pv_kw`` by pvlib (see :mod:`gridopt.supply`)."""
+
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    peak_kw: NonNeg = Field(description="DC peak power [kWp]")
+    tilt_deg: Annotated[float, Field(ge=0, le=90)] = 20.0
+    azimuth_deg: Annotated[float, Field(ge=0, le=360)] = 180.0
+    altitude_m: float = 0.0
+    inverter_kw: NonNeg | None = Field(None, description="AC rating [kW]; default peak_kw / 1.1")
+    loss_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.14
+    weather: str | None = Field(
+        None,
+        description="CSV with time, ghi [W/m2] and optional dni, dhi [W/m2], temp_air [C], wind_speed [m/s]; clear sky if absent",
+    )
+
+
+class TariffConfig(_Strict):
+    """Energy prices and the demand charge."""
+
+    import_price: PriceSpec | None = None
+    export_price: PriceSpec | None = None
+    demand_charge_per_kw: NonNeg | None = None
+    tariff_file: str | None = Field(
+        None, description="acnportal tariff schedule JSON: seasons, weekday masks, TOU prices, demand charge"
+    )
+
+
+class FleetConfig(_Strict):
+    vehicles: str
+    trips: str | None = None
+    sessions: str | None = None
+
+
+class SolverConfig(_Strict):
+    time_limit_s: Annotated[float, Field(gt=0)] = 60.0
+    mip_rel_gap: Annotated[float, Field(ge=0, le=1)] = 1e-4
+
+
+class ScenarioConfig(_Strict):
+    """The YAML scenario, field by field (units in the names)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    timezone: str
+    start: str
+    horizon_hours: Annotated[float, Field(gt=0, le=24 * 31)]
+    step_minutes: Annotated[int, Field(gt=0, le=24 * 60)]
+    site: SiteConfig = SiteConfig()
+    timeseries: str | None = None
+    pv: PVConfig | None = None
+    tariff: TariffConfig = TariffConfig()
+    battery_degradation_cost_per_kwh: NonNeg = 0.0
+    unmet_energy_penalty_per_kwh: NonNeg = 10.0
+    fleet: FleetConfig
+    solver: SolverConfig = SolverConfig()
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_as_text(cls, v):
+        # YAML turns an unquoted ISO time into a datetime; keep the text form.
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        return v
+
+    @model_validator(mode="after")
+    def _step_divides_hour_grid(self):
+        if (self.horizon_hours * 60) % self.step_minutes > 1e-9:
+            raise ValueError(
+                f"horizon_hours={self.horizon_hours} is not a whole number of {self.step_minutes}-minute steps"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Options for the MIP solve.
+
+    Attributes
+    ----------
+    time_limit_s : float
+        Wall-clock limit of the solver [s].
+    mip_rel_gap : float
+        Relative gap at which the search stops, measured as
+        ``(cost - bound) / max(|bound|, 1)``.
+    """
+
+    time_limit_s: float = 60.0
+    mip_rel_gap: float = 1e-4
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+VEHICLE_REQUIRED = ("vehicle_id", "battery_kwh", "max_charge_kw", "max_discharge_kw", "min_soc")
+VEHICLE_DEFAULTS: dict[str, float] = {
+    "initial_soc": math.nan,
+    "max_soc": 1.0,
+    "final_soc": math.nan,
+    "charge_efficiency": 0.95,
+    "discharge_efficiency": 0.95,
+    "min_charge_kw": 0.0,
+}
+VEHICLE_TEXT_OPTIONAL = ("model",)
+TRIP_REQUIRED = ("vehicle_id", "departure", "arrival", "energy_kwh")
+TRIP_OPTIONAL = ("departure_soc", "trip_id")
+SESSION_REQUIRED = ("vehicle_id", "arrival", "departure", "arrival_soc", "target_soc")
+SESSION_OPTIONAL = ("session_id",)
+
+
+def _line(df: pd.DataFrame, i) -> str:
+    """File line of DataFrame label ``i`` (tables keep their file line as the index)."""
+    return f"line {i}"
+
+
+def check_columns(df: pd.DataFrame, where: str, required, optional) -> None:
+    """Raise if a required column is missing or an unknown column is present."""
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ScenarioError(f"{where}: missing column {missing[0]!r} (required: {', '.join(required)})")
+    known = set(required) | set(optional)
+    unknown = [c for c in df.columns if c not in known]
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown column {unknown[0]!r} (allowed: {', '.join(list(required) + list(optional))})"
+        )
+
+
+def numeric_column(df: pd.DataFrame, col: str, where: str, required: bool = True) -> pd.Series:
+    """Column ``col`` as float, naming the first line that is not a number."""
+    raw = df[col]
+    num = pd.to_numeric(raw, errors="coerce").astype(float)
+    blank = raw.isna() | (raw.astype("string").str.strip() == "")
+    bad = num.isna() & ~blank
+    if bad.any():
+        i = bad.idxmax()
+        raise ScenarioError(f"{where} {_line(df, i)}: '{col}' = {raw[i]!r} is not a number")
+    if required and blank.any():
+        i = blank.idxmax()
+        raise ScenarioError(f"{where} {_line(df, i)}: '{col}' is empty")
+    if np.isinf(num).any():
+        i = np.isinf(num).idxmax()
+        raise ScenarioError(f"{where} {_line(df, i)}: '{col}' must be finite")
+    return num
+
+
+def _first(mask: pd.Series):
+    return mask.idxmax() if mask.any() else None
+
+
+def _require(df, mask, where, message):
+    i = _first(mask)
+    if i is not None:
+        raise ScenarioError(f"{where} {_line(df, i)}: {message(i)}")
+
+
+def _ids(df: pd.DataFrame, where: str) -> pd.Series:
+    ids = df["vehicle_id"].astype("string").str.strip()
+    _require(df, ids.isna() | (ids == ""), where, lambda i: "'vehicle_id' is empty")
+    return ids
+
+
+def validate_vehicles(raw: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check and complete the vehicles table.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        Table as read, index = file line numbers.
+    where : str
+        File name for messages.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``vehicle_id`` with float columns ``battery_kwh`` [kWh],
+        ``max_charge_kw``, ``max_discharge_kw``, ``min_charge_kw`` [kW], SoC
+        fractions ``min_soc``, ``max_soc``, ``initial_soc``, ``final_soc`` (NaN if
+        absent), ``charge_efficiency``, ``discharge_efficiency`` [-], and ``line``.
+    """
+    check_columns(raw, where, VEHICLE_REQUIRED, list(VEHICLE_DEFAULTS) + list(VEHICLE_TEXT_OPTIONAL))
+    if raw.empty:
+        raise ScenarioError(f"{where}: no vehicles")
+    df = pd.DataFrame(index=raw.index)
+    df["vehicle_id"] = _ids(raw, where)
+    dup = df["vehicle_id"].duplicated()
+    _require(raw, dup, where, lambda i: f"duplicate vehicle_id {df.at[i, 'vehicle_id']!r}")
+    for col in VEHICLE_REQUIRED[1:]:
+        df[col] = numeric_column(raw, col, where)
+    for col, default in VEHICLE_DEFAULTS.items():
+        df[col] = numeric_column(raw, col, where, required=False).fillna(default) if col in raw else default
+    if "model" in raw:
+        df["model"] = raw["model"].astype("string").fillna("")
+    for col in ("battery_kwh",):
+        _require(raw, df[col] <= 0, where, lambda i, c=col: f"'{c}' must be > 0 (got {df.at[i, c]})")
+    for col in ("max_charge_kw", "max_discharge_kw", "min_charge_kw"):
+        _require(raw, df[col] < 0, where, lambda i, c=col: f"'{c}' must be >= 0 (got {df.at[i, c]})")
+    for col in ("min_soc", "max_soc", "initial_soc", "final_soc"):
+        bad = (df[col] < 0) | (df[col] > 1)
+        _require(raw, bad, where, lambda i, c=col: f"'{c}' = {df.at[i, c]} is outside 0..1 (SoC is a fraction)")
+    _require(
+        raw,
+        df["min_soc"] > df["max_soc"],
+        where,
+        lambda i: f"min_soc {df.at[i, 'min_soc']} is above max_soc {df.at[i, 'max_soc']}",
+    )
+    for col in ("charge_efficiency", "discharge_efficiency"):
+        bad = (df[col] <= 0) | (df[col] > 1)
+        _require(raw, bad, where, lambda i, c=col: f"'{c}' = {df.at[i, c]} must be in (0, 1]")
+    _require(
+        raw,
+        df["min_charge_kw"] > df["max_charge_kw"],
+        where,
+        lambda i: f"min_charge_kw {df.at[i, 'min_charge_kw']} is above max_charge_kw {df.at[i, 'max_charge_kw']}",
+    )
+    _require(
+        raw,
+        df["final_soc"] > df["max_soc"],
+        where,
+        lambda i: f"final_soc {df.at[i, 'final_soc']} is above max_soc {df.at[i, 'max_soc']}: it can never be reached",
+    )
+    df["line"] = raw.index
+    return df.set_index("vehicle_id")
+
+
+def _check_known(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehicles_where: str) -> None:
+    unknown = ~df["vehicle_id"].isin(vehicles.index)
+    _require(
+        df,
+        unknown,
+        where,
+        lambda i: f"unknown vehicle_id {df.at[i, 'vehicle_id']!r} (not in {vehicles_where})",
+    )
+
+
+def _check_overlap(df: pd.DataFrame, start: str, end: str, where: str, what: str) -> None:
+    srt = df.sort_values(["vehicle_id", start])
+    prev_end = srt.groupby("vehicle_id")[end].shift()
+    prev_line = pd.Series(srt.index, index=srt.index).groupby(srt["vehicle_id"]).shift()
+    overlap = srt[start] < prev_end
+    if overlap.any():
+        i = overlap.idxmax()
+        raise ScenarioError(
+            f"{where} {_line(df, i)}: {what} of vehicle {srt.at[i, 'vehicle_id']!r} starting "
+            f"{srt.at[i, start].isoformat()} overlaps the one on line {int(prev_line[i])} "
+            f"(ends {prev_end[i].isoformat()})"
+        )
+
+
+def validate_trips(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehicles_where: str) -> pd.DataFrame:
+    """Check a trips table whose times are already parsed (index = file lines).
+
+    Columns: ``vehicle_id``, ``departure``, ``arrival`` (tz-aware), ``energy_kwh``
+    [kWh], ``departure_soc`` (fraction, NaN if absent), ``trip_id``.
+    """
+    _check_known(df, vehicles, where, vehicles_where)
+    _require(
+        df,
+        df["arrival"] <= df["departure"],
+        where,
+        lambda i: (
+            f"vehicle {df.at[i, 'vehicle_id']!r} returns ({df.at[i, 'arrival'].isoformat()}) "
+            f"before it departs ({df.at[i, 'departure'].isoformat()})"
+        ),
+    )
+    _require(df, df["energy_kwh"] < 0, where, lambda i: f"'energy_kwh' must be >= 0 (got {df.at[i, 'energy_kwh']})")
+    dsoc = df["departure_soc"]
+    _require(df, (dsoc < 0) | (dsoc > 1), where, lambda i: f"'departure_soc' = {dsoc[i]} is outside 0..1")
+    veh = vehicles.loc[df["vehicle_id"]]
+    battery = veh["battery_kwh"].to_numpy()
+    covers = ~(dsoc.to_numpy() * battery + 1e-9 < df["energy_kwh"].to_numpy())
+    _require(
+        df,
+        pd.Series(~covers, index=df.index),
+        where,
+        lambda i: (
+            f"departure_soc {dsoc[i]} of vehicle {df.at[i, 'vehicle_id']!r} "
+            f"({dsoc[i] * vehicles.at[df.at[i, 'vehicle_id'], 'battery_kwh']:.1f} kWh) does not cover the trip's "
+            f"energy_kwh {df.at[i, 'energy_kwh']}"
+        ),
+    )
+    above = dsoc.to_numpy() > veh["max_soc"].to_numpy() + 1e-12
+    _require(
+        df,
+        pd.Series(above, index=df.index),
+        where,
+        lambda i: (
+            f"departure_soc {dsoc[i]} is above max_soc "
+            f"{vehicles.at[df.at[i, 'vehicle_id'], 'max_soc']} of vehicle {df.at[i, 'vehicle_id']!r}"
+        ),
+    )
+    _check_overlap(df, "departure", "arrival", where, "trip")
+    return df
+
+
+def validate_sessions(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehicles_where: str) -> pd.DataFrame:
+    """Check a sessions table whose times are already parsed (index = file lines).
+
+    Columns: ``vehicle_id``, ``arrival``, ``departure`` (tz-aware), ``arrival_soc``,
+    ``target_soc`` (fractions), ``session_id``.
+    """
+    _check_known(df, vehicles, where, vehicles_where)
+    _require(
+        df,
+        df["departure"] <= df["arrival"],
+        where,
+        lambda i: (
+            f"vehicle {df.at[i, 'vehicle_id']!r} departs ({df.at[i, 'departure'].isoformat()}) "
+            f"before it arrives ({df.at[i, 'arrival'].isoformat()})"
+        ),
+    )
+    for col in ("arrival_soc", "target_soc"):
+        bad = (df[col] < 0) | (df[col] > 1)
+        _require(df, bad, where, lambda i, c=col: f"'{c}' = {df.at[i, c]} is outside 0..1")
+    max_soc = vehicles.loc[df["vehicle_id"], "max_soc"].to_numpy()
+    above = pd.Series(df["target_soc"].to_numpy() > max_soc + 1e-12, index=df.index)
+    _require(
+        df,
+        above,
+        where,
+        lambda i: (
+            f"target_soc {df.at[i, 'target_soc']} is above max_soc "
+            f"{vehicles.at[df.at[i, 'vehicle_id'], 'max_soc']} of vehicle {df.at[i, 'vehicle_id']!r}"
+        ),
+    )
+    _check_overlap(df, "arrival", "departure", where, "session")
+    return df
+
+
+def check_fleet_roles(vehicles: pd.DataFrame, trips: pd.DataFrame, sessions: pd.DataFrame, where: str) -> None:
+    """A vehicle has trips or sessions, never both; trip vehicles need ``initial_soc``."""
+    both = set(trips["vehicle_id"]) & set(sessions["vehicle_id"])
+    if both:
+        vid = sorted(both)[0]
+        raise ScenarioError(
+            f"{where}: vehicle {vid!r} has both trips and sessions; a vehicle is either a fleet vehicle "
+            "(trips) or a visitor (sessions)"
+        )
+    session_ids = set(sessions["vehicle_id"])
+    for vid, row in vehicles.iterrows():
+        if vid not in session_ids and math.isnan(row["initial_soc"]):
+            raise ScenarioError(
+                f"{where} line {row['line']}: vehicle {vid!r} has no sessions, so it is at the site whenever "
+                "it is not on a trip and needs 'initial_soc'"
+            )
+
+
+# ---------------------------------------------------------------------------
+# The resolved scenario
+# ---------------------------------------------------------------------------
+
+SERIES_COLUMNS = ("import_price", "export_price", "base_load_kw", "pv_kw")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything gridopt needs to plan, on one time grid.
+
+    Attributes
+    ----------
+    name, description : str
+    grid : TimeGrid
+        The horizon (tz-aware step starts, step length).
+    import_limit_kw, export_limit_kw : float
+        Grid connection limits [kW]; ``inf`` when unlimited.
+    series : DataFrame
+        Index ``grid.index``; columns ``import_price``, ``export_price`` [currency/kWh],
+        ``base_load_kw``, ``pv_kw`` [kW] (mean power over each step).
+    demand_charge_per_kw : float
+        Charge on the horizon's peak import [currency/kW].
+    battery_degradation_cost_per_kwh : float
+        Cost of each kWh discharged to the site (V2G) [currency/kWh].
+    unmet_energy_penalty_per_kwh : float
+        Price of each kWh a requirement falls short [currency/kWh].
+    vehicles, trips, sessions : DataFrame
+        Validated tables (see :func:`validate_vehicles` and friends).
+    solver : SolverOptions
+    config : dict
+        The scenario as YAML-ready data (paths relative to ``base_dir``).
+    base_dir : str
+        Folder the scenario's relative paths refer to.
+    warnings : tuple of str
+        Things that are valid but probably unintended.
+    """
+
+    name: str
+    description: str
+    grid: TimeGrid
+    import_limit_kw: float
+    export_limit_kw: float
+    series: pd.DataFrame
+    demand_charge_per_kw: float
+    battery_degradation_cost_per_kwh: float
+    unmet_energy_penalty_per_kwh: float
+    vehicles: pd.DataFrame
+    trips: pd.DataFrame
+    sessions: pd.DataFrame
+    solver: SolverOptions = SolverOptions()
+    config: dict = field(default_factory=dict, compare=False, repr=False)
+    base_dir: str = "."
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def timezone(self) -> str:
+        return str(self.grid.tz)
+
+    def replace(self, **changes) -> Scenario:
+        """A copy with some fields changed (the scenario itself is immutable)."""
+        return dataclasses.replace(self, **changes)
+
+
+def economic_warnings(sc: Scenario) -> list[str]:
+    """Warn when the unmet-energy penalty is too low to protect vehicles' needs.
+
+    Shortfall is a price, not a promise: if a kWh of unmet need costs less than
+    buying that kWh (highest import price) or than the best value a kWh can earn
+    by discharging (export price plus degradation is the value of keeping it), the
+    optimizer may leave needs unmet on purpose.
+    """
+    out = []
+    pen = sc.unmet_energy_penalty_per_kwh
+    if len(sc.vehicles) == 0:
+        return out
+    max_import = float(sc.series["import_price"].max())
+    if pen < max_import:
+        out.append(
+            f"unmet_energy_penalty_per_kwh {pen:g} is below the highest import price {max_import:g}: "
+            "the plan may leave vehicles short on purpose rather than buy energy"
+        )
+    v2g = (sc.vehicles["max_discharge_kw"] > 0).any()
+    if v2g:
+        best = float(sc.series["export_price"].max()) + sc.battery_degradation_cost_per_kwh
+        if pen < best:
+            out.append(
+                f"unmet_energy_penalty_per_kwh {pen:g} is below the largest export price plus degradation "
+                f"cost {best:g}: the plan may discharge vehicles and leave their needs unmet on purpose"
+            )
+    return out

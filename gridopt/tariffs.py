@@ -1,0 +1,108 @@
+"""Prices on the time grid: constants, daily time-of-use tables, utility tariff files.
+
+All prices are per kWh (currency of the scenario); the demand charge is per kW of
+the horizon's peak import. Functions return :class:`pandas.Series` on the grid's
+index.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import ScenarioError
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _minutes(label: str, where: str) -> int:
+    m = _HHMM.match(str(label).strip())
+    if not m:
+        raise ScenarioError(f"{where}: time-of-use key {label!r} is not a time of day HH:MM")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def tou_series(table: Mapping[str, float], index: pd.DatetimeIndex, where: str) -> pd.Series:
+    """Daily time-of-use price on ``index``.
+
+    Parameters
+    ----------
+    table : mapping of "HH:MM" to price [currency/kWh]
+        Each price holds from its local time of day until the next one; the last
+        one wraps around midnight until the first.
+    index : DatetimeIndex
+        tz-aware step starts; the local time of day of each step start decides.
+    """
+    if not table:
+        raise ScenarioError(f"{where}: time-of-use table is empty")
+    starts = sorted((_minutes(k, where), float(v)) for k, v in table.items())
+    mins = np.array([s for s, _ in starts])
+    prices = np.array([p for _, p in starts])
+    local = index.hour * 60 + index.minute
+    pos = np.searchsorted(mins, np.asarray(local), side="right") - 1  # -1 wraps to the last entry
+    return pd.Series(prices[pos], index=index)
+
+
+def price_series(spec, index: pd.DatetimeIndex, where: str) -> pd.Series:
+    """A constant or a daily TOU table (see :func:`tou_series`) as a series on ``index``."""
+    if isinstance(spec, Mapping):
+        return tou_series(spec, index, where)
+    return pd.Series(float(spec), index=index)
+
+
+_DOW = {"WEEKDAYS": {0, 1, 2, 3, 4}, "WEEKENDS": {5, 6}, "ALL": set(range(7))}
+
+
+def _in_season(day: _dt.date, start: str, end: str) -> bool:
+    s = tuple(int(x) for x in start.split("-"))
+    e = tuple(int(x) for x in end.split("-"))
+    d = (day.month, day.day)
+    return s <= d <= e if s <= e else (d >= s or d <= e)
+
+
+def tariff_file_series(schedule: dict, index: pd.DatetimeIndex, where: str) -> tuple[pd.Series, float]:
+    """Import price and demand charge from an acnportal-style tariff schedule.
+
+    The schedule (JSON) holds ``schedule``: a list of blocks with ``effective_start``
+    and ``effective_end`` ("MM-DD", inclusive, may wrap the year end), ``dow_mask``
+    (``WEEKDAYS``, ``WEEKENDS`` or ``ALL``), ``times`` (start hours, local) and
+    ``tariffs`` (price per kWh for each start hour), and ``demand_charge`` per kW.
+
+    Returns
+    -------
+    (Series, float)
+        Import price on ``index`` [currency/kWh] and the largest demand charge of
+        the blocks in force over the horizon [currency/kW].
+    """
+    try:
+        blocks = schedule["schedule"]
+        price = np.full(len(index), np.nan)
+        demand = 0.0
+        for day in sorted(set(index.date)):
+            dow = day.weekday()
+            match = [
+                b
+                for b in blocks
+                if _in_season(day, b["effective_start"], b["effective_end"]) and dow in _DOW[b["dow_mask"].upper()]
+            ]
+            if not match:
+                raise ScenarioError(f"{where}: no tariff block covers {day.isoformat()}")
+            b = match[0]
+            times = [float(t) for t in b["times"]]
+            rates = [float(r) for r in b["tariffs"]]
+            if len(times) != len(rates) or not times:
+                raise ScenarioError(f"{where}: block {b.get('id', '?')!r} needs as many 'times' as 'tariffs'")
+            mask = index.date == day
+            hours = index.hour[mask] + index.minute[mask] / 60.0
+            pos = np.searchsorted(np.array(times), np.asarray(hours), side="right") - 1
+            price[mask] = np.array(rates)[pos]
+            demand = max(demand, float(b.get("demand_charge", 0.0)))
+    except ScenarioError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ScenarioError(f"{where}: not a tariff schedule ({type(exc).__name__}: {exc})") from None
+    return pd.Series(price, index=index), demand

@@ -1,0 +1,79 @@
+"""Helpers that write small scenarios to a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import gridopt
+
+
+def write_scenario(
+    folder: Path,
+    *,
+    vehicles: list[dict],
+    trips: list[dict] | None = None,
+    sessions: list[dict] | None = None,
+    timeseries: pd.DataFrame | None = None,
+    **fields,
+) -> Path:
+    """Write a scenario YAML with its CSVs into ``folder`` and return the YAML path.
+
+    ``fields`` override the YAML's top-level keys (nested dicts replace whole).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "name": "test",
+        "timezone": "Europe/Amsterdam",
+        "start": "2026-06-15T00:00:00+02:00",
+        "horizon_hours": 4,
+        "step_minutes": 60,
+        "site": {"import_limit_kw": 100, "export_limit_kw": 100, "base_load_kw": 0},
+        "tariff": {"import_price": 0.2, "export_price": 0.0},
+        "unmet_energy_penalty_per_kwh": 10.0,
+        "fleet": {"vehicles": "vehicles.csv"},
+    }
+    pd.DataFrame(vehicles).to_csv(folder / "vehicles.csv", index=False)
+    if trips is not None:
+        pd.DataFrame(trips).to_csv(folder / "trips.csv", index=False)
+        cfg["fleet"]["trips"] = "trips.csv"
+    if sessions is not None:
+        pd.DataFrame(sessions).to_csv(folder / "sessions.csv", index=False)
+        cfg["fleet"]["sessions"] = "sessions.csv"
+    if timeseries is not None:
+        timeseries.to_csv(folder / "timeseries.csv", index=False)
+        cfg["timeseries"] = "timeseries.csv"
+    cfg.update(fields)
+    path = folder / "scenario.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def car(vehicle_id="EV1", **kw) -> dict:
+    """A 50 kWh car with an 10 kW charger, no V2G, ideal efficiency unless overridden."""
+    d = {
+        "vehicle_id": vehicle_id,
+        "battery_kwh": 50.0,
+        "max_charge_kw": 10.0,
+        "max_discharge_kw": 0.0,
+        "min_soc": 0.0,
+        "max_soc": 1.0,
+        "initial_soc": 0.5,
+        "charge_efficiency": 1.0,
+        "discharge_efficiency": 1.0,
+    }
+    d.update(kw)
+    return d
+
+
+@pytest.fixture
+def scenario_dir(tmp_path):
+    return tmp_path / "sc"
+
+
+def solve_file(path, **kw):
+    sc = gridopt.load_scenario(path)
+    return sc, gridopt.optimize(sc, **kw)
