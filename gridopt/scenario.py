@@ -301,6 +301,11 @@ def _check_overlap(df: pd.DataFrame, start: str, end: str, where: str, what: str
         )
 
 
+def _check_unique_events(df: pd.DataFrame, col: str, where: str) -> None:
+    dup = df.duplicated(["vehicle_id", col])
+    _require(df, dup, where, lambda i: f"duplicate {col} {df.at[i, col]!r} for vehicle {df.at[i, 'vehicle_id']!r}")
+
+
 def validate_trips(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehicles_where: str) -> pd.DataFrame:
     """Check a trips table whose times are already parsed (index = file lines).
 
@@ -343,6 +348,7 @@ def validate_trips(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehicle
             f"{vehicles.at[df.at[i, 'vehicle_id'], 'max_soc']} of vehicle {df.at[i, 'vehicle_id']!r}"
         ),
     )
+    _check_unique_events(df, "trip_id", where)
     _check_overlap(df, "departure", "arrival", where, "trip")
     return df
 
@@ -377,6 +383,7 @@ def validate_sessions(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehi
             f"{vehicles.at[df.at[i, 'vehicle_id'], 'max_soc']} of vehicle {df.at[i, 'vehicle_id']!r}"
         ),
     )
+    _check_unique_events(df, "session_id", where)
     _check_overlap(df, "arrival", "departure", where, "session")
     return df
 
