@@ -6,11 +6,20 @@ in W and W/m2): the conversion happens once, here.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 
-def pv_power_kw(
+def pv_power_kw(*args, **kwargs) -> pd.Series:
+    """See :func:`_pv_power_kw` (this wrapper silences pvlib's pandas deprecation notices)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*dayofyear is deprecated")
+        return _pv_power_kw(*args, **kwargs)
+
+
+def _pv_power_kw(
     index: pd.DatetimeIndex,
     step_minutes: int,
     *,
@@ -65,8 +74,8 @@ def pv_power_kw(
     sub_minutes = step_minutes / sub
     offsets = pd.to_timedelta((np.arange(sub) + 0.5) * sub_minutes, unit="min")
     stamps = (index.as_unit("ns").asi8[:, None] + offsets.as_unit("ns").asi8[None, :]).ravel()  # step-major, so sorted
-    times = pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(index.tz)
-    loc = pvlib.location.Location(latitude, longitude, tz=str(index.tz), altitude=altitude_m)
+    times = pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC")  # solar geometry in UTC
+    loc = pvlib.location.Location(latitude, longitude, tz="UTC", altitude=altitude_m)
     solpos = loc.get_solarposition(times)
     temp_air = pd.Series(20.0, index=times)
     wind = pd.Series(1.0, index=times)
@@ -74,7 +83,7 @@ def pv_power_kw(
         cs = loc.get_clearsky(times, model="ineichen", solar_position=solpos)
         ghi, dni, dhi = cs["ghi"], cs["dni"], cs["dhi"]
     else:
-        w = weather.sort_index()
+        w = weather.tz_convert("UTC").sort_index()
         w = w[~w.index.duplicated()]
         w = w.reindex(w.index.union(times)).interpolate(method="time", limit_direction="both").reindex(times)
         ghi = w["ghi"].clip(lower=0)
