@@ -27,7 +27,7 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
         (available), ``pv_used_kwh``, ``pv_curtailed_kwh``,
         ``pv_self_consumption`` (share of available PV that served the site's own
         load, base load and charging; None without PV), ``peak_import_kw``,
-        ``peak_export_kw``, ``import_limit_violation_steps``.
+        ``peak_export_kw``, ``import_limit_violation_steps``, ``export_limit_violation_steps``.
     """
     dt = sc.grid.dt_h
     imp = site["grid_import_kw"].to_numpy(dtype=float)
@@ -48,6 +48,7 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
     self_kwh = float(np.minimum(used, local_load).sum() * dt)
     limit = sc.import_limit_kw
     violations = int((imp > limit + 1e-6).sum()) if not math.isinf(limit) else 0
+    export_violations = int((exp > sc.export_limit_kw + 1e-6).sum())
     return {
         "total_cost": energy_cost + demand_cost + degradation + unmet_cost,
         "energy_cost": energy_cost,
@@ -66,6 +67,7 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
         "peak_import_kw": peak,
         "peak_export_kw": float(exp.max(initial=0.0)),
         "import_limit_violation_steps": violations,
+        "export_limit_violation_steps": export_violations,
     }
 
 

@@ -220,6 +220,8 @@ def check_schedule(
             sbad(f"balance broken: import - export = {lhs:.4f} kW, load - supply = {rhs:.4f} kW")
         if used[t] < -ABS_TOL or used[t] > pv[t] + ABS_TOL + REL_TOL * scale:
             sbad(f"PV used {used[t]:.4f} kW outside [0, {pv[t]:.4f}]")
+        if not sc.pv_curtailable and not _close(used[t], pv[t], scale):
+            sbad(f"PV curtailed to {used[t]:.4f} kW of {pv[t]:.4f} kW, but it cannot be curtailed")
         if imp[t] < -ABS_TOL or exp[t] < -ABS_TOL:
             sbad("negative grid import or export")
         if imp[t] > ABS_TOL and exp[t] > ABS_TOL:

@@ -49,6 +49,7 @@ class SiteConfig(_Strict):
     base_load_kw: NonNeg | None = Field(
         None, description="constant non-EV site load [kW]; or the timeseries column base_load_kw"
     )
+    pv_curtailable: bool = Field(True, description="PV can be curtailed; if false all PV must be used or exported")
 
 
 class PVConfig(_Strict):
@@ -424,6 +425,8 @@ class Scenario:
         The horizon (tz-aware step starts, step length).
     import_limit_kw, export_limit_kw : float
         Grid connection limits [kW]; ``inf`` when unlimited.
+    pv_curtailable : bool
+        PV may be curtailed (``0 <= pv_used_kw <= pv_kw``); else ``pv_used_kw = pv_kw``.
     series : DataFrame
         Index ``grid.index``; columns ``import_price``, ``export_price`` [currency/kWh],
         ``base_load_kw``, ``pv_kw`` [kW] (mean power over each step).
@@ -457,6 +460,7 @@ class Scenario:
     trips: pd.DataFrame
     sessions: pd.DataFrame
     solver: SolverOptions = SolverOptions()
+    pv_curtailable: bool = True
     config: dict = field(default_factory=dict, compare=False, repr=False)
     base_dir: str = "."
     warnings: tuple[str, ...] = ()

@@ -17,7 +17,10 @@ START = pd.Timestamp("2026-06-15T00:00:00+02:00")
 
 def ts(import_price, export_price=None, base_load_kw=None, pv_kw=None, step_minutes=60):
     n = len(import_price)
-    d = {"time": [(START + pd.Timedelta(minutes=step_minutes * i)).isoformat() for i in range(n)], "import_price": import_price}
+    d = {
+        "time": [(START + pd.Timedelta(minutes=step_minutes * i)).isoformat() for i in range(n)],
+        "import_price": import_price,
+    }
     if export_price is not None:
         d["export_price"] = export_price
     if base_load_kw is not None:
@@ -115,7 +118,16 @@ def test_v2g_arbitrage_with_efficiencies(tmp_path):
     d = 8.1: cost = -0.5*8.1 + 0.1*10 + 0.03*8.1 = -2.807."""
     _, res = run(
         tmp_path,
-        vehicles=[car(initial_soc=0.5, min_soc=0.2, final_soc=0.5, max_discharge_kw=10, charge_efficiency=0.9, discharge_efficiency=0.9)],
+        vehicles=[
+            car(
+                initial_soc=0.5,
+                min_soc=0.2,
+                final_soc=0.5,
+                max_discharge_kw=10,
+                charge_efficiency=0.9,
+                discharge_efficiency=0.9,
+            )
+        ],
         timeseries=ts([0.5, 0.1], export_price=[0.5, 0.1]),
         horizon_hours=2,
         battery_degradation_cost_per_kwh=0.03,
@@ -207,7 +219,15 @@ def test_session_arrival_and_departure_snap_inwards(tmp_path):
     _, res = run(
         tmp_path,
         vehicles=[car(initial_soc=None)],
-        sessions=[{"vehicle_id": "EV1", "arrival": at(40 / 60), "departure": at(3 + 20 / 60), "arrival_soc": 0.2, "target_soc": 0.6}],
+        sessions=[
+            {
+                "vehicle_id": "EV1",
+                "arrival": at(40 / 60),
+                "departure": at(3 + 20 / 60),
+                "arrival_soc": 0.2,
+                "target_soc": 0.6,
+            }
+        ],
         timeseries=ts([0.1, 0.5, 0.2, 0.1]),
     )
     assert res.schedule["plugged_in"].tolist() == [False, True, True, False]
@@ -389,3 +409,29 @@ def test_result_site_table_balances(tmp_path):
     rhs = site["base_load_kw"] + site["ev_charge_kw"] - site["ev_discharge_kw"] - site["pv_used_kw"]
     assert np.allclose(lhs, rhs, atol=1e-6)
     assert str(site.index.tz) == "Europe/Amsterdam"
+
+
+def test_pv_that_cannot_be_curtailed_must_be_exported(tmp_path):
+    """As the curtailment case, but site.pv_curtailable false: the 15 kW surplus is exported at
+    -0.1 (cost 1.5), unless a car with room absorbs it: with a car at 0.5 SoC, 10 kW go into the car
+    and 5 kW are exported: cost 0.5."""
+    site = {"import_limit_kw": 100, "export_limit_kw": 100, "pv_curtailable": False}
+    series = ts([0.3], export_price=[-0.1], base_load_kw=[5.0], pv_kw=[20.0])
+    _, full = run(tmp_path / "a", vehicles=[car(initial_soc=1.0)], timeseries=series, horizon_hours=1, site=site)
+    assert full.summary["total_cost"] == pytest.approx(1.5, abs=1e-6)
+    _, room = run(tmp_path / "b", vehicles=[car(initial_soc=0.5)], timeseries=series, horizon_hours=1, site=site)
+    assert room.summary["total_cost"] == pytest.approx(0.5, abs=1e-6)
+    assert room.site["pv_used_kw"].iloc[0] == pytest.approx(20.0)
+
+
+def test_uncurtailable_pv_above_the_export_limit_is_explained(tmp_path):
+    path = write_scenario(
+        tmp_path / "sc",
+        vehicles=[car(initial_soc=1.0)],
+        timeseries=ts([0.3, 0.3], base_load_kw=[5.0, 5.0], pv_kw=[0.0, 40.0]),
+        site={"import_limit_kw": 100, "export_limit_kw": 10, "pv_curtailable": False},
+        horizon_hours=2,
+    )
+    with pytest.raises(gridopt.InfeasibleError, match="export limit of 10 kW") as err:
+        gridopt.optimize(gridopt.load_scenario(path))
+    assert at(1) in str(err.value)

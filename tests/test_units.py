@@ -44,16 +44,36 @@ def test_tou_table_wraps_around_midnight():
 def test_tariff_file_by_season_and_weekday():
     schedule = {
         "schedule": [
-            {"effective_start": "06-01", "effective_end": "09-30", "dow_mask": "WEEKDAYS", "times": [0, 12, 18],
-             "tariffs": [0.05, 0.25, 0.09], "demand_charge": 15.5},
-            {"effective_start": "06-01", "effective_end": "09-30", "dow_mask": "WEEKENDS", "times": [0],
-             "tariffs": [0.04], "demand_charge": 15.5},
-            {"effective_start": "10-01", "effective_end": "05-31", "dow_mask": "ALL", "times": [0],
-             "tariffs": [0.07], "demand_charge": 9.0},
+            {
+                "effective_start": "06-01",
+                "effective_end": "09-30",
+                "dow_mask": "WEEKDAYS",
+                "times": [0, 12, 18],
+                "tariffs": [0.05, 0.25, 0.09],
+                "demand_charge": 15.5,
+            },
+            {
+                "effective_start": "06-01",
+                "effective_end": "09-30",
+                "dow_mask": "WEEKENDS",
+                "times": [0],
+                "tariffs": [0.04],
+                "demand_charge": 15.5,
+            },
+            {
+                "effective_start": "10-01",
+                "effective_end": "05-31",
+                "dow_mask": "ALL",
+                "times": [0],
+                "tariffs": [0.07],
+                "demand_charge": 9.0,
+            },
         ]
     }
     # Friday 2026-06-19 and Saturday 2026-06-20
-    idx = pd.date_range(pd.Timestamp("2026-06-19T00:00:00-07:00"), periods=48, freq="1h").tz_convert("America/Los_Angeles")
+    idx = pd.date_range(pd.Timestamp("2026-06-19T00:00:00-07:00"), periods=48, freq="1h").tz_convert(
+        "America/Los_Angeles"
+    )
     price, demand = tariff_file_series(schedule, idx, "t.json")
     assert price.iloc[11] == 0.05 and price.iloc[12] == 0.25 and price.iloc[18] == 0.09
     assert (price.iloc[24:] == 0.04).all()

@@ -249,6 +249,7 @@ def scenario_from_dict(
         trips=trips,
         sessions=sessions,
         solver=SolverOptions(time_limit_s=cfg.solver.time_limit_s, mip_rel_gap=cfg.solver.mip_rel_gap),
+        pv_curtailable=cfg.site.pv_curtailable,
         config=cfg.model_dump(mode="json", exclude_none=True),
         base_dir=str(base),
     )

@@ -3,15 +3,14 @@
 Each vehicle charges at ``max_charge_kw`` from the moment it is plugged in until
 it reaches ``max_soc`` or leaves; the last step charges only what is left (and
 nothing if that is below ``min_charge_kw``). No V2G. PV serves the site's load
-first; surplus PV is exported up to ``export_limit_kw`` and curtailed beyond it.
-Site import limits are ignored (the KPIs count the steps that break them).
+first; surplus PV is exported up to ``export_limit_kw`` and curtailed beyond it
+(all of it exported if PV cannot be curtailed). Site limits are ignored (the
+KPIs count the steps that break them).
 Shortfalls follow the same rules as the optimizer: ``unmet = max(0, required -
 SoC)``, and the SoC after a trip is ``SoC + unmet - energy_kwh``.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -76,7 +75,7 @@ def uncontrolled(sc: Scenario, plan: FleetPlan | None = None) -> tuple[pd.DataFr
     load = base + ev
     local = np.minimum(pv, load)
     surplus = pv - local
-    exp = np.minimum(surplus, sc.export_limit_kw if not math.isinf(sc.export_limit_kw) else surplus)
+    exp = surplus if not sc.pv_curtailable else np.minimum(surplus, sc.export_limit_kw)
     site = pd.DataFrame(
         {
             "grid_import_kw": load - local,

@@ -1,9 +1,10 @@
 """Explain why a site has no feasible plan.
 
-Only the site's import limit can make the model infeasible: every vehicle can
+Only the site's grid limits can make the model infeasible: every vehicle can
 idle, and unmet energy is soft. So a site is infeasible exactly when, in some
 step, the base load minus PV minus what plugged-in V2G vehicles can discharge
-exceeds the import limit. This module finds those steps, first by a direct
+exceeds the import limit, or, with PV that cannot be curtailed, PV minus base
+load minus what plugged-in vehicles can charge exceeds the export limit. This module finds those steps, first by a direct
 check of power, then, when energy is the binding issue (V2G vehicles could
 cover the peak power but not for long enough), by an elastic model that
 minimises how far the import limit would have to move.
@@ -62,11 +63,46 @@ def power_conflicts(sc: Scenario, plan: FleetPlan) -> pd.DataFrame:
     )
 
 
+def export_conflicts(sc: Scenario, plan: FleetPlan) -> pd.DataFrame:
+    """Steps where PV that cannot be curtailed exceeds load, charging and the export limit."""
+    if sc.pv_curtailable:
+        return pd.DataFrame()
+    pmax_c = sc.vehicles.loc[plan.vehicle_ids, "max_charge_kw"].to_numpy()
+    sink = (plan.plugged * pmax_c[:, None]).sum(axis=0)
+    base = sc.series["base_load_kw"].to_numpy()
+    pv = sc.series["pv_kw"].to_numpy()
+    surplus = pv - base - sink
+    bad = surplus > sc.export_limit_kw + 1e-9
+    return pd.DataFrame(
+        {
+            "pv_kw": pv[bad],
+            "base_load_kw": base[bad],
+            "ev_charge_available_kw": sink[bad],
+            "export_needed_kw": surplus[bad],
+        },
+        index=sc.grid.index[bad],
+    )
+
+
 def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOptions | None = None) -> InfeasibleError:
     """An :class:`InfeasibleError` naming the steps and the limit that conflict."""
-    if math.isinf(sc.import_limit_kw):
-        return InfeasibleError(f"{sc.name}: the solver found no feasible plan, but no site limit explains it")
-    conf = power_conflicts(sc, plan)
+    exp = export_conflicts(sc, plan)
+    if len(exp):
+        worst = exp["export_needed_kw"].idxmax()
+        w = exp.loc[worst]
+        steps = np.flatnonzero(sc.grid.index.isin(exp.index))
+        return InfeasibleError(
+            f"{sc.name}: infeasible site: PV cannot be curtailed (site.pv_curtailable: false) and exceeds base load, "
+            f"all plugged-in charging and the export limit of {sc.export_limit_kw:g} kW in {len(exp)} step(s): "
+            f"{_ranges(steps, sc.grid.index, sc.grid.step_minutes)}; worst at {worst.isoformat()}: PV "
+            f"{w['pv_kw']:.1f} kW, base load {w['base_load_kw']:.1f} kW, charging {w['ev_charge_available_kw']:.1f} kW, "
+            f"so export must be at least {w['export_needed_kw']:.1f} kW",
+            [
+                {"time": t.isoformat(), "limit": "export_limit_kw", **{k: float(v) for k, v in r.items()}}
+                for t, r in exp.iterrows()
+            ],
+        )
+    conf = power_conflicts(sc, plan) if not math.isinf(sc.import_limit_kw) else pd.DataFrame()
     if len(conf):
         worst = conf["import_needed_kw"].idxmax()
         w = conf.loc[worst]
@@ -94,6 +130,22 @@ def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOption
     if not rep.has_plan:
         return InfeasibleError(f"{sc.name}: infeasible site (no further explanation could be found)")
     slack = np.array([m.import_slack_kw[t].value or 0.0 for t in range(sc.grid.n_steps)])
+    export_slack = np.array([m.export_slack_kw[t].value or 0.0 for t in range(sc.grid.n_steps)])
+    if export_slack.max(initial=0) > 1e-6 and slack.max(initial=0) <= 1e-6:
+        steps = np.flatnonzero(export_slack > 1e-6)
+        return InfeasibleError(
+            f"{sc.name}: infeasible site: PV that cannot be curtailed exceeds what the site can use and export "
+            f"(limit {sc.export_limit_kw:g} kW) once the vehicles are full, in {len(steps)} step(s): "
+            f"{_ranges(steps, sc.grid.index, sc.grid.step_minutes)}",
+            [
+                {
+                    "time": sc.grid.index[t].isoformat(),
+                    "limit": "export_limit_kw",
+                    "export_excess_kw": float(export_slack[t]),
+                }
+                for t in steps
+            ],
+        )
     steps = np.flatnonzero(slack > 1e-6)
     if not len(steps):
         return InfeasibleError(

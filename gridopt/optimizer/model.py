@@ -255,23 +255,29 @@ def add_site_balance(m: pyo.ConcreteModel, data: ModelData, elastic: bool = Fals
     """Site power balance, PV curtailment, grid limits and the one-meter rule.
 
     ``imp[t] - exp[t] = base_load_kw[t] + sum_v c[v,t] - sum_v d[v,t] - pv[t]``,
-    ``0 <= pv[t] <= pv_kw[t]``, ``imp[t] <= import_limit_kw``,
+    ``0 <= pv[t] <= pv_kw[t]`` (``pv[t] = pv_kw[t]`` if PV cannot be curtailed),
+    ``imp[t] <= import_limit_kw``,
     ``exp[t] <= export_limit_kw``. Where the export price exceeds the import
     price a binary ``z[t]`` keeps the meter one-way:
     ``imp[t] <= M z[t]``, ``exp[t] <= export_limit_kw (1 - z[t])``.
-    With ``elastic=True`` the import limit gets a non-negative slack ``s[t]``
-    (``imp[t] <= import_limit_kw + s[t]``), used to explain infeasible sites.
+    With ``elastic=True`` the grid limits get non-negative slacks
+    (``imp[t] <= import_limit_kw + s[t]``, likewise for export), used to explain
+    infeasible sites.
     """
     sc = data.sc
     T = sc.grid.n_steps
     series = sc.series
     m.T = pyo.RangeSet(0, T - 1)
     imp_ub = None if (elastic or math.isinf(sc.import_limit_kw)) else sc.import_limit_kw
+    exp_ub = None if elastic else sc.export_limit_kw
     m.grid_import_kw = pyo.Var(m.T, bounds=(0.0, imp_ub))
-    m.grid_export_kw = pyo.Var(m.T, bounds=(0.0, sc.export_limit_kw))
+    m.grid_export_kw = pyo.Var(m.T, bounds=(0.0, exp_ub))
     pv = series["pv_kw"].to_numpy()
     base = series["base_load_kw"].to_numpy()
-    m.pv_used_kw = pyo.Var(m.T, bounds=lambda m, t: (0.0, float(pv[t])))
+    if sc.pv_curtailable:
+        m.pv_used_kw = pyo.Var(m.T, bounds=lambda m, t: (0.0, float(pv[t])))
+    else:
+        m.pv_used_kw = pyo.Var(m.T, bounds=lambda m, t: (float(pv[t]), float(pv[t])))
     by_step_c: dict[int, list] = {t: [] for t in range(T)}
     by_step_d: dict[int, list] = {t: [] for t in range(T)}
     for v, t in data.plugged_pairs:
@@ -288,10 +294,15 @@ def add_site_balance(m: pyo.ConcreteModel, data: ModelData, elastic: bool = Fals
         )
 
     m.site_balance = pyo.Constraint(m.T, rule=balance)
-    if elastic and not math.isinf(sc.import_limit_kw):
+    if elastic:
         m.import_slack_kw = pyo.Var(m.T, bounds=(0.0, None))
-        m.import_limit = pyo.Constraint(
-            m.T, rule=lambda m, t: m.grid_import_kw[t] <= sc.import_limit_kw + m.import_slack_kw[t]
+        m.export_slack_kw = pyo.Var(m.T, bounds=(0.0, None))
+        if not math.isinf(sc.import_limit_kw):
+            m.import_limit = pyo.Constraint(
+                m.T, rule=lambda m, t: m.grid_import_kw[t] <= sc.import_limit_kw + m.import_slack_kw[t]
+            )
+        m.export_limit = pyo.Constraint(
+            m.T, rule=lambda m, t: m.grid_export_kw[t] <= sc.export_limit_kw + m.export_slack_kw[t]
         )
     m.M = pyo.Set(initialize=data.meter_steps, ordered=True)
     m.exporting = pyo.Var(m.M, domain=pyo.Binary)
@@ -339,7 +350,7 @@ def build_model(
 ) -> tuple[pyo.ConcreteModel, ModelData]:
     """The Pyomo model of ``sc`` and the index data to read it back.
 
-    With ``elastic=True`` the objective is the total import-limit slack
+    With ``elastic=True`` the objective is the total grid-limit slack
     (used by :func:`gridopt.optimizer.diagnose.explain_infeasible_site`).
     """
     data = model_data(sc, plan)
@@ -350,8 +361,10 @@ def build_model(
     add_charger_constraints(m, data)
     add_site_balance(m, data, elastic=elastic)
     add_demand_charge(m, data)
-    if elastic and hasattr(m, "import_slack_kw"):
-        m.objective = pyo.Objective(expr=sum(m.import_slack_kw[t] for t in m.T), sense=pyo.minimize)
+    if elastic:
+        m.objective = pyo.Objective(
+            expr=sum(m.import_slack_kw[t] + m.export_slack_kw[t] for t in m.T), sense=pyo.minimize
+        )
     else:
         m.objective = pyo.Objective(expr=cost_expression(m, data), sense=pyo.minimize)
     return m, data
