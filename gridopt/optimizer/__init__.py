@@ -18,7 +18,8 @@ from ..fleet import build_fleet_plan
 from ..scenario import Scenario, SolverOptions
 from .baseline import uncontrolled
 from .diagnose import explain_infeasible_site
-from .extract import extract
+from .extract import extract, frames
+from .fast import plan_arrays, solve_fast
 from .model import build_model
 from .solve import SolveReport, Status, relative_gap, solve
 
@@ -76,6 +77,7 @@ def optimize(
     *,
     baseline: bool = True,
     tee: bool = False,
+    method: str = "auto",
 ) -> Result:
     """Optimal charge / V2G plan of a scenario.
 
@@ -88,7 +90,12 @@ def optimize(
     baseline : bool
         Also simulate uncontrolled charging and report savings against it.
     tee : bool
-        Show the solver's log.
+        Show the solver's log (``method="milp"`` only).
+    method : {"auto", "milp"}
+        ``auto``: the fast path of :mod:`gridopt.optimizer.fast` (LP bound,
+        repair, branch and bound only if the gap is not yet proven), with the
+        matrices built by numpy. ``milp``: HiGHS branch and bound on the Pyomo
+        model of :mod:`gridopt.optimizer.model` (the reference formulation).
 
     Returns
     -------
@@ -104,11 +111,23 @@ def optimize(
         The plan broke a physical limit: a bug, never an output.
     """
     options = options or sc.solver
+    if method not in ("auto", "milp"):
+        raise ValueError(f"method must be 'auto' or 'milp', not {method!r}")
     t0 = time.perf_counter()
     plan = build_fleet_plan(sc)
-    model, data = build_model(sc, plan)
-    build_seconds = time.perf_counter() - t0
-    report = solve(model, options, tee=tee)
+    plan_seconds = time.perf_counter() - t0
+    if method == "milp":
+        model, data = build_model(sc, plan)
+        build_seconds = time.perf_counter() - t0
+        report = solve(model, options, tee=tee)
+        size = {"variables": model.nvariables(), "binaries": data.n_binaries, "constraints": model.nconstraints()}
+        stages = {}
+    else:
+        fast = solve_fast(sc, plan, options)
+        report = fast.report
+        build_seconds = plan_seconds + fast.build_seconds
+        size = {"variables": fast.n_columns, "binaries": fast.n_binaries, "constraints": fast.n_rows}
+        stages = fast.stages
     if report.status == Status.INFEASIBLE:
         raise explain_infeasible_site(sc, plan, options)
     if not report.has_plan:
@@ -116,7 +135,10 @@ def optimize(
             f"{sc.name}: the solver stopped ({report.termination}) after {report.solve_seconds:.1f} s without any "
             f"feasible plan; raise solver.time_limit_s (now {options.time_limit_s:g} s)"
         )
-    schedule, site, unmet = extract(model, data)
+    if method == "milp":
+        schedule, site, unmet = extract(model, data)
+    else:
+        schedule, site, unmet = frames(sc, plan, *plan_arrays(sc, plan, fast.model, fast.values))
     check_schedule(sc, schedule, site, unmet)
     k = analysis.kpis(sc, schedule, site, unmet)
     cost_check = relative_gap(max(k["total_cost"], report.objective), min(k["total_cost"], report.objective))
@@ -150,6 +172,7 @@ def optimize(
         "mip_gap": gap,
         "lower_bound": report.lower_bound,
         "method": report.method,
+        "stages": stages,
         "termination": report.termination,
         "solve_seconds": report.solve_seconds,
         "build_seconds": build_seconds,
@@ -159,9 +182,7 @@ def optimize(
             "vehicles": len(plan.vehicle_ids),
             "steps": sc.grid.n_steps,
             "step_minutes": sc.grid.step_minutes,
-            "variables": model.nvariables(),
-            "binaries": data.n_binaries,
-            "constraints": model.nconstraints(),
+            **size,
         },
         "requirements": int(len(plan.requirements)),
         "ignored_sessions": plan.ignored_sessions,

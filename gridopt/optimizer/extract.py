@@ -51,9 +51,41 @@ def extract(m: pyo.ConcreteModel, data: ModelData) -> tuple[pd.DataFrame, pd.Dat
         soc[v, t] = _val(m.soc_kwh[data.seg_of[(v, t)], t + 1])
     for v, t in data.discharge_pairs:
         discharge[v, t] = _val(m.discharge_kw[v, t])
+    reqs = plan.requirements
+    pv_used = np.array([_val(m.pv_used_kw[t]) for t in range(T)])
+    shortfall = np.array([_val(m.shortfall_kwh[r]) for r in range(len(reqs))], dtype=float)
+    soc_req = np.array(
+        [_val(m.soc_kwh[int(j), int(k)]) for j, k in zip(reqs["segment"], reqs["boundary"], strict=True)], dtype=float
+    )
+    return frames(sc, plan, charge, discharge, soc, pv_used, shortfall, soc_req)
+
+
+def frames(
+    sc,
+    plan,
+    charge: np.ndarray,
+    discharge: np.ndarray,
+    soc_end: np.ndarray,
+    pv_used: np.ndarray,
+    shortfall: np.ndarray,
+    soc_at_requirement: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Schedule, site and unmet tables from plan arrays (see :func:`extract`).
+
+    Parameters
+    ----------
+    charge, discharge, soc_end : ndarray, shape (n_vehicles, n_steps)
+        Powers [kW] and SoC at step end [kWh] (NaN where not plugged in).
+    pv_used : ndarray, shape (n_steps,)
+        PV used [kW].
+    shortfall, soc_at_requirement : ndarray, shape (n_requirements,)
+        Unmet energy and SoC at each requirement [kWh].
+    """
+    V, T = len(plan.vehicle_ids), sc.grid.n_steps
+    soc = soc_end
     charge, discharge = _clean(charge), _clean(discharge)
     # A mode binary at 0 leaves the power at 0 up to the solver's tolerance: make it exact.
-    pmin = data.vehicle_arrays["min_charge_kw"][:, None]
+    pmin = sc.vehicles.loc[plan.vehicle_ids, "min_charge_kw"].to_numpy(dtype=float)[:, None]
     charge = np.where((charge < pmin * 0.5) & (pmin > 0), 0.0, charge)
     both = (charge > 0) & (discharge > 0)
     if both.any():  # cannot happen with the mode binaries; net it if the solver left dust
@@ -74,7 +106,7 @@ def extract(m: pyo.ConcreteModel, data: ModelData) -> tuple[pd.DataFrame, pd.Dat
     schedule["time"] = schedule["time"].dt.tz_convert(sc.timezone)
 
     series = sc.series
-    pv_used = _clean(np.array([_val(m.pv_used_kw[t]) for t in range(T)]))
+    pv_used = _clean(np.asarray(pv_used, dtype=float))
     ev_c = charge.sum(axis=0)
     ev_d = discharge.sum(axis=0)
     net = series["base_load_kw"].to_numpy() + ev_c - ev_d - pv_used
@@ -102,12 +134,10 @@ def extract(m: pyo.ConcreteModel, data: ModelData) -> tuple[pd.DataFrame, pd.Dat
             "kind": reqs["kind"].to_numpy(dtype=object),
             "event_id": reqs["event_id"].to_numpy(dtype=object),
             "time": reqs["time"].to_numpy(),
-            "boundary_time": [sc.grid.boundary_time(k) for k in reqs["boundary"]],
+            "boundary_time": sc.grid.start + pd.to_timedelta(reqs["boundary"].to_numpy() * sc.grid.step_minutes, unit="min"),
             "required_kwh": reqs["required_kwh"].to_numpy(dtype=float),
-            "soc_kwh": [
-                _val(m.soc_kwh[int(j), int(k)]) for j, k in zip(reqs["segment"], reqs["boundary"], strict=True)
-            ],
-            "unmet_kwh": _clean(np.array([_val(m.shortfall_kwh[r]) for r in range(len(reqs))], dtype=float)),
+            "soc_kwh": np.asarray(soc_at_requirement, dtype=float),
+            "unmet_kwh": _clean(np.asarray(shortfall, dtype=float)),
         }
     )
     return schedule, site, unmet
