@@ -3,16 +3,17 @@
 This module re-derives everything it checks from the scenario's own tables
 (vehicles, trips, sessions, time series) and the schedule's numbers. It shares no
 code with the optimizer (no Pyomo, no :mod:`gridopt.fleet`): plug-in windows are
-worked out here by interval arithmetic and SoC is replayed event by event, so a
-modelling bug in the optimizer shows up as a violation instead of being checked
-against itself.
+worked out here by comparing each step's interval with each trip's or session's
+interval, and SoC is replayed event by event, so a modelling bug in the
+optimizer shows up as a violation instead of being checked against itself.
 
 Checked: charge and discharge within ``[0, max]`` and ``min_charge_kw``; no power
 while not plugged in; never charge and discharge in one step; the SoC replay
 matches the reported ``soc_kwh``; a step that charges ends at or below
-``max_soc``, one that discharges at or above ``min_soc``, SoC never below 0;
-reported shortfalls cover every requirement; the site balance; PV used within PV
-available; grid import and export within the limits and never both in one step.
+``max_soc`` (and does not start above it), one that discharges ends at or above
+``min_soc``, SoC never below 0; reported shortfalls cover every requirement; the
+site balance; PV used within PV available (all of it if PV cannot be
+curtailed); grid import and export within the limits and never both in one step.
 """
 
 from __future__ import annotations
@@ -29,32 +30,64 @@ from .scenario import Scenario
 ABS_TOL = 1e-4
 #: Relative tolerance (of the quantity's scale).
 REL_TOL = 1e-6
+#: At most this many messages per kind of violation.
+MAX_MESSAGES = 20
 
 
-def plugged_steps(sc: Scenario, vehicle_id: str) -> np.ndarray:
-    """Steps during which a vehicle is fully at the site (bool, shape (n_steps,)).
+def _ns(times) -> np.ndarray:
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
+def plugged_matrix(sc: Scenario, vehicle_ids: list) -> np.ndarray:
+    """Steps during which each vehicle is fully at the site, shape (n_vehicles, n_steps).
 
     A step ``[ts, te)`` is plugged in if a session covers it whole
     (``arrival <= ts`` and ``departure >= te``), or, for a vehicle without
     sessions, if no trip overlaps it (``departure < te`` and ``arrival > ts``).
     """
-    idx = sc.grid.index
-    ts = idx
-    te = idx + pd.Timedelta(minutes=sc.grid.step_minutes)
-    sess = sc.sessions[sc.sessions["vehicle_id"] == vehicle_id]
+    ts = _ns(sc.grid.index)
+    te = ts + int(sc.grid.step_minutes * 60e9)
+    pos = {v: i for i, v in enumerate(vehicle_ids)}
+    out = np.ones((len(vehicle_ids), len(ts)), dtype=bool)
+    sess = sc.sessions[sc.sessions["vehicle_id"].isin(pos)]
     if len(sess):
-        out = np.zeros(len(idx), dtype=bool)
-        for _, s in sess.iterrows():
-            out |= np.asarray((s["arrival"] <= ts) & (s["departure"] >= te))
-        return out
-    out = np.ones(len(idx), dtype=bool)
-    for _, tr in sc.trips[sc.trips["vehicle_id"] == vehicle_id].iterrows():
-        out &= ~np.asarray((tr["departure"] < te) & (tr["arrival"] > ts))
+        sv = np.array([pos[v] for v in sess["vehicle_id"]])
+        out[np.unique(sv)] = False
+        cover = (_ns(sess["arrival"])[:, None] <= ts[None, :]) & (_ns(sess["departure"])[:, None] >= te[None, :])
+        np.logical_or.at(out, sv, cover)
+    trips = sc.trips[sc.trips["vehicle_id"].isin(pos)]
+    if len(trips):
+        tv = np.array([pos[v] for v in trips["vehicle_id"]])
+        overlap = (_ns(trips["departure"])[:, None] < te[None, :]) & (_ns(trips["arrival"])[:, None] > ts[None, :])
+        away = np.zeros_like(out)
+        np.logical_or.at(away, tv, overlap)
+        out &= ~away
     return out
 
 
-def _close(a, b, scale=1.0) -> bool:
-    return abs(a - b) <= ABS_TOL + REL_TOL * max(abs(scale), abs(a), abs(b))
+def plugged_steps(sc: Scenario, vehicle_id: str) -> np.ndarray:
+    """Plug-in steps of one vehicle (bool, shape (n_steps,)); see :func:`plugged_matrix`."""
+    return plugged_matrix(sc, [vehicle_id])[0] if vehicle_id in set(sc.vehicles.index) else np.zeros(0, bool)
+
+
+class _Collector:
+    def __init__(self):
+        self.messages: list[str] = []
+        self.counts: dict[str, int] = {}
+
+    def add(self, kind: str, message: str) -> None:
+        n = self.counts.get(kind, 0)
+        self.counts[kind] = n + 1
+        if n < MAX_MESSAGES:
+            self.messages.append(message)
+
+    def mask(self, kind: str, mask: np.ndarray, describe) -> None:
+        """Report every True of ``mask`` (2-D: vehicle, step or 1-D: step) with ``describe(*index)``."""
+        for ix in zip(*np.nonzero(mask), strict=False):
+            self.add(kind, describe(*ix))
+            if self.counts[kind] >= MAX_MESSAGES:
+                self.counts[kind] += int(mask.sum()) - MAX_MESSAGES
+                break
 
 
 def check_schedule(
@@ -80,160 +113,210 @@ def check_schedule(
     raise_on_violation : bool
         Raise :class:`PhysicsViolation` if anything is wrong.
     """
-    v_out: list[str] = []
+    out = _Collector()
     dt = sc.grid.dt_h
     T = sc.grid.n_steps
     idx = sc.grid.index
+    vids = list(sc.vehicles.index)
+    V = len(vids)
     start, end = sc.grid.start, sc.grid.end
+
+    # --- the schedule as (vehicle, step) arrays ------------------------------
+    expected_ids = np.repeat(np.array(vids, dtype=object), T)
+    if len(schedule) != V * T or not (schedule["vehicle_id"].to_numpy(dtype=object) == expected_ids).all():
+        raise PhysicsViolation("schedule does not have one row per vehicle and step, grouped by vehicle")
+    if not (_ns(schedule["time"]).reshape(V, T) == _ns(idx)[None, :]).all():
+        raise PhysicsViolation("schedule times are not the scenario's steps")
+    c = schedule["charge_kw"].to_numpy(float).reshape(V, T)
+    d = schedule["discharge_kw"].to_numpy(float).reshape(V, T)
+    soc_rep = schedule["soc_kwh"].to_numpy(float).reshape(V, T)
+    reported_plug = schedule["plugged_in"].to_numpy(bool).reshape(V, T)
+    veh = sc.vehicles
+    col = lambda name: veh[name].to_numpy(float)[:, None]  # noqa: E731
+    B, pc, pdis, pmin = col("battery_kwh"), col("max_charge_kw"), col("max_discharge_kw"), col("min_charge_kw")
+    eta_c, eta_d = col("charge_efficiency"), col("discharge_efficiency")
+    L, U = col("min_soc") * B, col("max_soc") * B
+    plug = plugged_matrix(sc, vids)
+    at = lambda v, t: f"{vids[v]} {idx[t].isoformat()}"  # noqa: E731
+
+    out.mask(
+        "plug",
+        reported_plug != plug,
+        lambda v, t: (
+            f"{at(v, t)}: plugged_in={bool(reported_plug[v, t])} but the trips/sessions say {bool(plug[v, t])}"
+        ),
+    )
+    out.mask(
+        "pc",
+        (c < -ABS_TOL) | (c > pc + ABS_TOL),
+        lambda v, t: f"{at(v, t)}: charge {c[v, t]:.4f} kW outside [0, {pc[v, 0]:g}]",
+    )
+    out.mask(
+        "pd",
+        (d < -ABS_TOL) | (d > pdis + ABS_TOL),
+        lambda v, t: f"{at(v, t)}: discharge {d[v, t]:.4f} kW outside [0, {pdis[v, 0]:g}]",
+    )
+    out.mask(
+        "pmin",
+        (c > ABS_TOL) & (c < pmin - ABS_TOL),
+        lambda v, t: f"{at(v, t)}: charge {c[v, t]:.4f} kW below min_charge_kw {pmin[v, 0]:g}",
+    )
+    out.mask(
+        "both",
+        (c > ABS_TOL) & (d > ABS_TOL),
+        lambda v, t: f"{at(v, t)}: charges ({c[v, t]:.3f} kW) and discharges ({d[v, t]:.3f} kW) in one step",
+    )
+    out.mask(
+        "away",
+        ~plug & ((np.abs(c) > ABS_TOL) | (np.abs(d) > ABS_TOL)),
+        lambda v, t: f"{at(v, t)}: power while not plugged in",
+    )
+    out.mask(
+        "soc_away", ~plug & ~np.isnan(soc_rep), lambda v, t: f"{at(v, t)}: soc_kwh reported while the vehicle is away"
+    )
+
+    # --- SoC replay, event by event, in time order ---------------------------
+    delta = np.where(plug, eta_c * c * dt - d * dt / eta_d, 0.0)
     short = {(r.vehicle_id, r.kind, str(r.event_id)): float(r.unmet_kwh) for r in unmet.itertuples()}
-    by_vehicle = {vid: g for vid, g in schedule.groupby("vehicle_id", sort=False)}
-    if set(by_vehicle) != set(sc.vehicles.index):
-        v_out.append("schedule's vehicles differ from the scenario's")
-    for vid, veh in sc.vehicles.iterrows():
-        g = by_vehicle.get(vid)
-        if g is None:
-            continue
-        if len(g) != T or not (pd.DatetimeIndex(g["time"]) == idx).all():
-            v_out.append(f"{vid}: schedule does not have one row per step")
-            continue
-        c = g["charge_kw"].to_numpy(dtype=float)
-        d = g["discharge_kw"].to_numpy(dtype=float)
-        soc_rep = g["soc_kwh"].to_numpy(dtype=float)
-        plug = plugged_steps(sc, vid)
-        B = veh["battery_kwh"]
-        L, U = veh["min_soc"] * B, veh["max_soc"] * B
-        pc, pd_, pmin = veh["max_charge_kw"], veh["max_discharge_kw"], veh["min_charge_kw"]
-        eta_c, eta_d = veh["charge_efficiency"], veh["discharge_efficiency"]
-
-        def bad(t, what):
-            v_out.append(f"{vid} {idx[t].isoformat()}: {what}")
-
-        if (g["plugged_in"].to_numpy(dtype=bool) != plug).any():
-            t = int(np.argmax(g["plugged_in"].to_numpy(dtype=bool) != plug))
-            bad(t, f"plugged_in={bool(g['plugged_in'].iloc[t])} but the trips/sessions say {bool(plug[t])}")
-        for t in range(T):
-            if c[t] < -ABS_TOL or c[t] > pc + ABS_TOL:
-                bad(t, f"charge {c[t]:.4f} kW outside [0, {pc}]")
-            if d[t] < -ABS_TOL or d[t] > pd_ + ABS_TOL:
-                bad(t, f"discharge {d[t]:.4f} kW outside [0, {pd_}]")
-            if c[t] > ABS_TOL and c[t] < pmin - ABS_TOL:
-                bad(t, f"charge {c[t]:.4f} kW below min_charge_kw {pmin}")
-            if c[t] > ABS_TOL and d[t] > ABS_TOL:
-                bad(t, f"charges ({c[t]:.3f} kW) and discharges ({d[t]:.3f} kW) in one step")
-            if not plug[t] and (abs(c[t]) > ABS_TOL or abs(d[t]) > ABS_TOL):
-                bad(t, "power while not plugged in")
-            if not plug[t] and not math.isnan(soc_rep[t]):
-                bad(t, "soc_kwh reported while the vehicle is away")
-
-        # --- SoC replay, event by event, in time order ------------------
+    seen = set()
+    ts_ns = _ns(idx)
+    sess_by = {k: g for k, g in sc.sessions.groupby("vehicle_id")} if len(sc.sessions) else {}
+    trips_by = {k: g for k, g in sc.trips.groupby("vehicle_id")} if len(sc.trips) else {}
+    for v, vid in enumerate(vids):
+        row = veh.loc[vid]
+        Bv, Lv, Uv = B[v, 0], L[v, 0], U[v, 0]
         # (time, order, kind, payload); at one instant a departure's requirement comes
-        # first, then an arrival, then the step that starts there; final_soc last.
+        # first, then an arrival, then the steps that start there; final_soc last.
         events = []
-        sess = sc.sessions[sc.sessions["vehicle_id"] == vid]
-        trips = sc.trips[sc.trips["vehicle_id"] == vid]
-        for t in range(T):
-            if plug[t]:
-                events.append((idx[t], 2, "step", t))
-        if len(sess):
+        if vid in sess_by:
             soc = math.nan
-            for _, s in sess.iterrows():
-                if s["departure"] <= start or s["arrival"] >= end:
+            for s in sess_by[vid].itertuples():
+                if s.departure <= start or s.arrival >= end:
                     continue
-                events.append((max(s["arrival"], start), 1, "arrive", s["arrival_soc"] * B))
-                if s["departure"] <= end:
-                    events.append(
-                        (s["departure"], 0, "require", ("session", str(s["session_id"]), s["target_soc"] * B, 0.0))
-                    )
-                else:
-                    events.append((end, 0, "require", ("session_end", str(s["session_id"]), s["target_soc"] * B, 0.0)))
+                events.append((max(s.arrival, start), 1, "arrive", s.arrival_soc * Bv))
+                kind = "session" if s.departure <= end else "session_end"
+                events.append((min(s.departure, end), 0, "require", (kind, str(s.session_id), s.target_soc * Bv, 0.0)))
         else:
-            soc = veh["initial_soc"] * B
-            for _, tr in trips.iterrows():
-                if tr["departure"] < start or tr["departure"] >= end:
+            soc = row["initial_soc"] * Bv
+            for tr in trips_by.get(vid, pd.DataFrame()).itertuples():
+                if tr.departure < start or tr.departure >= end:
                     continue
-                req = tr["departure_soc"] * B if not pd.isna(tr["departure_soc"]) else L + tr["energy_kwh"]
-                events.append((tr["departure"], 0, "require", ("trip", str(tr["trip_id"]), req, tr["energy_kwh"])))
-        if not math.isnan(veh["final_soc"]) and plug[T - 1]:
-            events.append((end, 3, "require", ("final", "final_soc", veh["final_soc"] * B, 0.0)))
+                req = tr.departure_soc * Bv if not pd.isna(tr.departure_soc) else Lv + tr.energy_kwh
+                events.append((tr.departure, 0, "require", ("trip", str(tr.trip_id), req, tr.energy_kwh)))
+        if not math.isnan(row["final_soc"]) and plug[v, T - 1]:
+            events.append((end, 3, "require", ("final", "final_soc", row["final_soc"] * Bv, 0.0)))
         events.sort(key=lambda e: (e[0], e[1]))
-        seen_req = set()
+        steps = np.flatnonzero(plug[v])
+        k = 0  # next plugged step to replay
+
+        def replay_until(limit_ns, soc):
+            nonlocal k
+            j = k
+            while j < len(steps) and ts_ns[steps[j]] < limit_ns:
+                j += 1
+            run = steps[k:j]
+            k = j
+            if not len(run):
+                return soc
+            traj = soc + np.cumsum(delta[v, run])
+            before = np.concatenate([[soc], traj[:-1]])
+            tol = ABS_TOL + REL_TOL * Bv
+            bad = np.abs(traj - soc_rep[v, run]) > tol
+            bad |= np.isnan(soc_rep[v, run])
+            for t, s_rep, s_re in zip(run[bad], soc_rep[v, run][bad], traj[bad], strict=True):
+                out.add("replay", f"{at(v, t)}: reported soc_kwh {s_rep:.4f} but the replay gives {s_re:.4f}")
+            ch, dis = c[v, run] > ABS_TOL, d[v, run] > ABS_TOL
+            for t in run[ch & (traj > np.maximum(Uv, before) + tol)]:
+                out.add("max_soc", f"{at(v, t)}: charging ends above max_soc ({Uv:.3f} kWh)")
+            for t in run[ch & (before > Uv + tol)]:
+                out.add("max_soc", f"{at(v, t)}: charges while above max_soc ({Uv:.3f} kWh)")
+            for t in run[dis & (traj < Lv - tol)]:
+                out.add("min_soc", f"{at(v, t)}: discharging ends below min_soc ({Lv:.3f} kWh)")
+            for t in run[traj < -ABS_TOL]:
+                out.add("negative", f"{at(v, t)}: SoC below 0")
+            return traj[-1]
+
         for when, _, kind, payload in events:
+            soc = replay_until(when.value, soc)
             if kind == "arrive":
                 soc = payload
-            elif kind == "step":
-                t = payload
-                before = soc
-                soc = soc + eta_c * c[t] * dt - d[t] * dt / eta_d
-                if not _close(soc, soc_rep[t], B):
-                    bad(t, f"reported soc_kwh {soc_rep[t]:.4f} but the replay gives {soc:.4f}")
-                if c[t] > ABS_TOL and soc > max(U, before) + ABS_TOL + REL_TOL * B:
-                    bad(t, f"charging ends at {soc:.3f} kWh, above max_soc ({U:.3f} kWh)")
-                if c[t] > ABS_TOL and before > U + ABS_TOL:
-                    bad(t, f"charges while above max_soc ({before:.3f} > {U:.3f} kWh)")
-                if d[t] > ABS_TOL and soc < L - ABS_TOL - REL_TOL * B:
-                    bad(t, f"discharging ends at {soc:.3f} kWh, below min_soc ({L:.3f} kWh)")
+                continue
+            rkind, event_id, required, energy = payload
+            key = (vid, rkind, event_id)
+            seen.add(key)
+            s_kwh = short.get(key)
+            if s_kwh is None:
+                out.add("req", f"{vid}: requirement {rkind} {event_id} at {when.isoformat()} is not reported")
+                s_kwh = 0.0
+            if s_kwh < -ABS_TOL:
+                out.add("req", f"{vid}: negative shortfall for {rkind} {event_id}")
+            if soc + s_kwh < required - ABS_TOL - REL_TOL * Bv:
+                out.add(
+                    "req",
+                    f"{vid}: {rkind} {event_id} at {when.isoformat()} needs {required:.3f} kWh, "
+                    f"has {soc:.3f} kWh and reports only {s_kwh:.3f} kWh unmet",
+                )
+            if rkind == "trip":
+                soc = soc + s_kwh - energy
                 if soc < -ABS_TOL:
-                    bad(t, f"SoC {soc:.3f} kWh below 0")
-            else:
-                rkind, event_id, required, energy = payload
-                key = (vid, rkind, event_id)
-                seen_req.add(key)
-                s_kwh = short.get(key)
-                if s_kwh is None:
-                    v_out.append(f"{vid}: requirement {rkind} {event_id} at {when.isoformat()} is not reported")
-                    s_kwh = 0.0
-                if s_kwh < -ABS_TOL:
-                    v_out.append(f"{vid}: negative shortfall for {rkind} {event_id}")
-                if soc + s_kwh < required - ABS_TOL - REL_TOL * B:
-                    v_out.append(
-                        f"{vid}: {rkind} {event_id} at {when.isoformat()} needs {required:.3f} kWh, "
-                        f"has {soc:.3f} kWh and reports only {s_kwh:.3f} kWh unmet"
-                    )
-                if rkind == "trip":
-                    soc = soc + s_kwh - energy
-                    if soc < -ABS_TOL:
-                        v_out.append(f"{vid}: SoC after trip {event_id} is {soc:.3f} kWh, below 0")
-        extra = {k for k in short if k[0] == vid} - seen_req
-        for k in sorted(extra):
-            v_out.append(f"{vid}: reports a requirement {k[1]} {k[2]} that the scenario does not have")
+                    out.add("negative", f"{vid}: SoC after trip {event_id} is {soc:.3f} kWh, below 0")
+        replay_until(np.iinfo(np.int64).max, soc)
+    for key in sorted(set(short) - seen):
+        out.add("req", f"{key[0]}: reports a requirement {key[1]} {key[2]} that the scenario does not have")
 
     # --- site ------------------------------------------------------------
-    ev_c = schedule.groupby("time", sort=True)["charge_kw"].sum().reindex(idx).to_numpy()
-    ev_d = schedule.groupby("time", sort=True)["discharge_kw"].sum().reindex(idx).to_numpy()
-    s = site
-    base = sc.series["base_load_kw"].to_numpy()
-    pv = sc.series["pv_kw"].to_numpy()
-    imp, exp, used = (s[c].to_numpy(dtype=float) for c in ("grid_import_kw", "grid_export_kw", "pv_used_kw"))
+    ev_c, ev_d = c.sum(axis=0), d.sum(axis=0)
+    base = sc.series["base_load_kw"].to_numpy(float)
+    pv = sc.series["pv_kw"].to_numpy(float)
+    imp, exp, used = (site[k].to_numpy(float) for k in ("grid_import_kw", "grid_export_kw", "pv_used_kw"))
     scale = max(1.0, float(np.abs(base).max(initial=0) + np.abs(ev_c).max(initial=0) + pv.max(initial=0)))
-    for t in range(T):
-
-        def sbad(what):
-            v_out.append(f"site {idx[t].isoformat()}: {what}")
-
-        if not _close(s["ev_charge_kw"].iat[t], ev_c[t], scale) or not _close(
-            s["ev_discharge_kw"].iat[t], ev_d[t], scale
-        ):
-            sbad("ev_charge_kw/ev_discharge_kw differ from the schedule's sums")
-        lhs = imp[t] - exp[t]
-        rhs = base[t] + ev_c[t] - ev_d[t] - used[t]
-        if not _close(lhs, rhs, scale):
-            sbad(f"balance broken: import - export = {lhs:.4f} kW, load - supply = {rhs:.4f} kW")
-        if used[t] < -ABS_TOL or used[t] > pv[t] + ABS_TOL + REL_TOL * scale:
-            sbad(f"PV used {used[t]:.4f} kW outside [0, {pv[t]:.4f}]")
-        if not sc.pv_curtailable and not _close(used[t], pv[t], scale):
-            sbad(f"PV curtailed to {used[t]:.4f} kW of {pv[t]:.4f} kW, but it cannot be curtailed")
-        if imp[t] < -ABS_TOL or exp[t] < -ABS_TOL:
-            sbad("negative grid import or export")
-        if imp[t] > ABS_TOL and exp[t] > ABS_TOL:
-            sbad(f"imports ({imp[t]:.3f} kW) and exports ({exp[t]:.3f} kW) in one step")
-        if site_limits:
-            if imp[t] > sc.import_limit_kw + ABS_TOL + REL_TOL * scale:
-                sbad(f"import {imp[t]:.3f} kW above import_limit_kw {sc.import_limit_kw}")
-            if exp[t] > sc.export_limit_kw + ABS_TOL + REL_TOL * scale:
-                sbad(f"export {exp[t]:.3f} kW above export_limit_kw {sc.export_limit_kw}")
-    if v_out and raise_on_violation:
-        head = "; ".join(v_out[:5]) + (f"; and {len(v_out) - 5} more" if len(v_out) > 5 else "")
-        raise PhysicsViolation(
-            f"the plan breaks physical limits (this is a bug in gridopt, please report it): {head}", v_out
+    tol = ABS_TOL + REL_TOL * scale
+    st = lambda t: f"site {idx[t].isoformat()}"  # noqa: E731
+    out.mask(
+        "sums",
+        (np.abs(site["ev_charge_kw"].to_numpy(float) - ev_c) > tol)
+        | (np.abs(site["ev_discharge_kw"].to_numpy(float) - ev_d) > tol),
+        lambda t: f"{st(t)}: ev_charge_kw/ev_discharge_kw differ from the schedule's sums",
+    )
+    lhs, rhs = imp - exp, base + ev_c - ev_d - used
+    out.mask(
+        "balance",
+        np.abs(lhs - rhs) > tol,
+        lambda t: f"{st(t)}: balance broken: import - export = {lhs[t]:.4f} kW, load - supply = {rhs[t]:.4f} kW",
+    )
+    out.mask(
+        "pv",
+        (used < -ABS_TOL) | (used > pv + tol),
+        lambda t: f"{st(t)}: PV used {used[t]:.4f} kW outside [0, {pv[t]:.4f}]",
+    )
+    if not sc.pv_curtailable:
+        out.mask(
+            "pv",
+            np.abs(used - pv) > tol,
+            lambda t: f"{st(t)}: PV curtailed to {used[t]:.4f} kW of {pv[t]:.4f} kW, but it cannot be curtailed",
         )
-    return v_out
+    out.mask("neg", (imp < -ABS_TOL) | (exp < -ABS_TOL), lambda t: f"{st(t)}: negative grid import or export")
+    out.mask(
+        "meter",
+        (imp > ABS_TOL) & (exp > ABS_TOL),
+        lambda t: f"{st(t)}: imports ({imp[t]:.3f} kW) and exports ({exp[t]:.3f} kW) in one step",
+    )
+    if site_limits:
+        out.mask(
+            "imp",
+            imp > sc.import_limit_kw + tol,
+            lambda t: f"{st(t)}: import {imp[t]:.3f} kW above import_limit_kw {sc.import_limit_kw:g}",
+        )
+        out.mask(
+            "exp",
+            exp > sc.export_limit_kw + tol,
+            lambda t: f"{st(t)}: export {exp[t]:.3f} kW above export_limit_kw {sc.export_limit_kw:g}",
+        )
+    msgs = out.messages
+    total = sum(out.counts.values())
+    if msgs and raise_on_violation:
+        head = "; ".join(msgs[:5]) + (f"; and {total - 5} more" if total > 5 else "")
+        raise PhysicsViolation(
+            f"the plan breaks physical limits (this is a bug in gridopt, please report it): {head}", msgs
+        )
+    return msgs

@@ -134,7 +134,8 @@ def frames(
             "kind": reqs["kind"].to_numpy(dtype=object),
             "event_id": reqs["event_id"].to_numpy(dtype=object),
             "time": reqs["time"].to_numpy(),
-            "boundary_time": sc.grid.start + pd.to_timedelta(reqs["boundary"].to_numpy() * sc.grid.step_minutes, unit="min"),
+            "boundary_time": sc.grid.start
+            + pd.to_timedelta(reqs["boundary"].to_numpy() * sc.grid.step_minutes, unit="min"),
             "required_kwh": reqs["required_kwh"].to_numpy(dtype=float),
             "soc_kwh": np.asarray(soc_at_requirement, dtype=float),
             "unmet_kwh": _clean(np.asarray(shortfall, dtype=float)),

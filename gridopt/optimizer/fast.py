@@ -1,16 +1,22 @@
 """The fast path: LP relaxation, repair, proven gap; branch and bound only when needed.
 
-1. Solve the LP relaxation of the MILP (mode binaries in ``[0, 1]``). Its optimum
-   is a valid **lower bound** on the MILP's optimum.
-2. **Repair**: fix every binary from the LP's plan: the net direction per vehicle
-   and step (charge if it charges more than it discharges), the minimum power
-   rounded to the nearer of 0 and ``min_charge_kw``, the meter's direction; then
-   re-solve the LP with the binaries fixed (warm-started). Its optimum is a
-   feasible plan of the MILP, an **upper bound**.
+1. Solve the LP without the mode binaries and the rows that use them
+   (:func:`~gridopt.optimizer.matrix.build_matrix` with ``modes=False``). It
+   relaxes the MILP, so its optimum is a valid **lower bound**; and it solves in
+   a fraction of the time of the big-M rows' LP relaxation.
+2. **Repair**: fix every binary of the MILP from that LP's plan: the net
+   direction per vehicle and step (charge where it charges more than it
+   discharges), the minimum power rounded up (a step that charges anything
+   charges at least ``min_charge_kw``), the meter's direction; then solve the
+   MILP with the binaries fixed, an LP. Its optimum is a feasible plan, an
+   **upper bound**. If rounding up makes it infeasible, round down instead.
 3. If ``(upper - lower) / max(|lower|, 1)`` meets the gap target, stop: the gap
-   is proven. Otherwise run HiGHS branch and bound on the full MILP with the
-   repaired plan as its start, within the time left, and keep its bound if
-   better.
+   is proven.
+4. Otherwise, **neighbourhood**: branch and bound over the binaries of the
+   vehicles whose LP plan broke a binary rule, all others fixed as repaired,
+   started from the repaired plan.
+5. Otherwise branch and bound on the whole MILP, started from the best plan,
+   within the time left; its bound is kept if better than the LP's.
 
 The time limit is enforced by HiGHS and, from outside, by a watchdog that
 cancels the solve shortly after it (HiGHS can overshoot during the root).
@@ -92,18 +98,33 @@ def _run(h: highspy.Highs, seconds: float) -> None:
         timer.cancel()
 
 
-def repair(mm: MatrixModel, x: np.ndarray) -> np.ndarray:
-    """0/1 values for every binary column from an LP plan ``x`` (see module docstring)."""
+def transfer(src: MatrixModel, dst: MatrixModel, x: np.ndarray) -> np.ndarray:
+    """Values of the continuous columns of ``src`` placed at ``dst``'s columns (binaries 0)."""
+    out = np.zeros(dst.n_cols)
+    for name in ("col_c", "col_e", "col_u", "col_imp", "col_exp", "col_pv", "col_peak"):
+        out[getattr(dst, name)] = x[getattr(src, name)]
+    hd = dst.col_d >= 0
+    out[dst.col_d[hd]] = x[src.col_d[hd]]
+    return out
+
+
+def repair(mm: MatrixModel, x: np.ndarray, round_up: bool = True) -> np.ndarray:
+    """0/1 values for every binary column of ``mm`` from a plan ``x`` in ``mm``'s layout.
+
+    A step charges if it charges more than it discharges; with ``round_up`` any
+    charge counts (the fixed LP then lifts it to ``min_charge_kw``), else only a
+    charge of at least ``min_charge_kw``.
+    """
     fixed = np.full(mm.n_cols, np.nan)
     c = x[mm.col_c]
     d = np.where(mm.col_d >= 0, x[np.maximum(mm.col_d, 0)], 0.0)
     pmin = mm.pmin_pair
-    charging = (c > POWER_TOL) & (c >= d) & ((pmin <= 0) | (c >= 0.5 * pmin))
-    discharging = (d > POWER_TOL) & ~charging
+    enough = (c >= pmin - POWER_TOL) if not round_up else np.ones(len(c), bool)
+    charging = (c > POWER_TOL) & (c >= d) & enough
+    discharging = (d > POWER_TOL) & (d > c)
+    # idle steps: allow charging where no minimum power forces it, else stay off
+    x_val = np.where(charging, 1.0, np.where(discharging, 0.0, (pmin <= 0) * 1.0))
     hx = mm.col_x >= 0
-    x_lp = np.where(hx, x[np.maximum(mm.col_x, 0)], 0.0)
-    # idle steps keep the LP's leaning, but never force a minimum charge
-    x_val = np.where(charging, 1.0, np.where(discharging, 0.0, np.where(pmin > 0, 0.0, (x_lp >= 0.5) * 1.0)))
     fixed[mm.col_x[hx]] = x_val[hx]
     hy = mm.col_y >= 0
     fixed[mm.col_y[hy]] = np.where(discharging[hy], 1.0, 0.0)
@@ -151,20 +172,17 @@ def _mip(mm: MatrixModel, gap: float, start: np.ndarray | None) -> highspy.Highs
 
 
 def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSolution:
-    """Best plan of ``sc`` by LP, repair and (if needed) branch and bound, with a proven gap."""
+    """Best plan of ``sc`` by LP bound, repair and (if needed) branch and bound, with a proven gap."""
     t0 = time.perf_counter()
     deadline = t0 + options.time_limit_s
-    mm = build_matrix(sc, plan)
+    lp = build_matrix(sc, plan, modes=False)
+    mm = build_matrix(sc, plan, modes=True)
     build_s = time.perf_counter() - t0
     target = options.mip_rel_gap
     stages: dict = {}
-    h = _highs()
     t1 = time.perf_counter()
-    _pass(h, mm, integral=False)
-    _run(h, deadline - time.perf_counter())
-    st = h.getModelStatus()
-    stages["lp_seconds"] = time.perf_counter() - t1
-    version = f"{highspy.Highs().versionMajor()}.{highspy.Highs().versionMinor()}.{highspy.Highs().versionPatch()}"
+    v = highspy.Highs()
+    version = f"{v.versionMajor()}.{v.versionMinor()}.{v.versionPatch()}"
 
     def report(status, obj, bound, method, term):
         return SolveReport(
@@ -182,34 +200,46 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
     def done(values, rep):
         return FastSolution(values, mm, rep, build_s, len(mm.binary), mm.n_cols, mm.n_rows, stages)
 
+    # 1. the LP bound
+    h = _highs()
+    _pass(h, lp, integral=False)
+    _run(h, deadline - time.perf_counter())
+    st = h.getModelStatus()
+    stages["lp_seconds"] = time.perf_counter() - t1
     if st == highspy.HighsModelStatus.kInfeasible:
         return done(None, report(Status.INFEASIBLE, math.nan, math.nan, "lp", "infeasible"))
     if st != highspy.HighsModelStatus.kOptimal:
         return done(None, report(Status.NO_SOLUTION, math.nan, math.nan, "lp", h.modelStatusToString(st)))
     lower = h.getInfo().objective_function_value
-    x_lp = np.array(h.getSolution().col_value)
+    x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
+    del h
     if not len(mm.binary):
         return done(x_lp, report(Status.OPTIMAL, lower, lower, "lp", "optimal"))
 
-    # --- repair: fix binaries, re-solve the LP -----------------------------
+    # 2. repair: binaries fixed from the LP's plan, then an LP
     t2 = time.perf_counter()
-    fix = repair(mm, x_lp)
-    h.changeColsBounds(len(mm.binary), mm.binary.astype(np.int32), fix, fix)
-    _run(h, deadline - time.perf_counter())
-    st2 = h.getModelStatus()
+    best, upper = None, math.inf
+    hr = _highs()
+    _pass(hr, mm, integral=False)
+    for round_up in (True, False):
+        fix = repair(mm, x_lp, round_up=round_up)
+        hr.changeColsBounds(len(mm.binary), mm.binary.astype(np.int32), fix, fix)
+        _run(hr, deadline - time.perf_counter())
+        if hr.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            obj = hr.getInfo().objective_function_value
+            if obj < upper:
+                best, upper = np.array(hr.getSolution().col_value), obj
+                best[mm.binary] = fix
+            if relative_gap(upper, lower) <= target:
+                break
+    del hr
     stages["repair_seconds"] = time.perf_counter() - t2
-    best = None
-    upper = math.inf
-    if st2 == highspy.HighsModelStatus.kOptimal:
-        best = np.array(h.getSolution().col_value)
-        best[mm.binary] = fix
-        upper = h.getInfo().objective_function_value
     stages["repair_gap"] = relative_gap(upper, lower)
-    if best is not None and relative_gap(upper, lower) <= target:
-        return done(best, report(Status.OPTIMAL, upper, lower, "lp+repair", "gap proven by the LP bound"))
-
-    # --- neighbourhood: branch and bound over the vehicles the LP got wrong only ---
     method = "lp+repair"
+    if best is not None and relative_gap(upper, lower) <= target:
+        return done(best, report(Status.OPTIMAL, upper, lower, method, "gap proven by the LP bound"))
+
+    # 4. neighbourhood: branch and bound over the vehicles the LP got wrong only
     free = conflict_vehicles(mm, x_lp)
     stages["conflict_vehicles"] = int(free.sum())
     left = deadline - time.perf_counter()
@@ -219,17 +249,20 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
         fixed_cols = _binaries_of(mm, ~free)
         fixed_vals = best[fixed_cols]
         hs.changeColsBounds(len(fixed_cols), fixed_cols.astype(np.int32), fixed_vals, fixed_vals)
+        # its own gap target: the LP bound is the one that counts
+        hs.setOptionValue("mip_rel_gap", target / 4)
         _run(hs, min(left, max(0.5 * left, 1.0)))
         stages["neighbourhood_seconds"] = time.perf_counter() - t3
         info = hs.getInfo()
         if info.primal_solution_status == 2 and info.objective_function_value < upper:
             best, upper = np.array(hs.getSolution().col_value), info.objective_function_value
+        del hs
         method = "lp+repair+neighbourhood"
         stages["neighbourhood_gap"] = relative_gap(upper, lower)
         if relative_gap(upper, lower) <= target:
             return done(best, report(Status.OPTIMAL, upper, lower, method, "gap proven by the LP bound"))
 
-    # --- branch and bound on the whole model, started from the best plan -------
+    # 5. branch and bound on the whole model, started from the best plan
     left = deadline - time.perf_counter()
     if left <= 0.05:
         if best is None:
@@ -245,10 +278,8 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
         return done(None, report(Status.INFEASIBLE, math.nan, math.nan, method + "+mip", "infeasible"))
     mip_bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else -math.inf
     bound = max(lower, mip_bound)
-    if info.primal_solution_status == 2:  # feasible
-        obj = info.objective_function_value
-        if obj <= upper:
-            best, upper = np.array(hm.getSolution().col_value), obj
+    if info.primal_solution_status == 2 and info.objective_function_value <= upper:
+        best, upper = np.array(hm.getSolution().col_value), info.objective_function_value
     if best is None:
         return done(None, report(Status.NO_SOLUTION, math.nan, bound, method + "+mip", hm.modelStatusToString(st3)))
     status = Status.OPTIMAL if relative_gap(upper, bound) <= target * (1 + 1e-9) else Status.TIME_LIMIT

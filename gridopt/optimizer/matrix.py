@@ -62,6 +62,8 @@ class MatrixModel:
     col_exp: np.ndarray
     col_pv: np.ndarray
     col_z: np.ndarray  # meter binaries
+    col_e: np.ndarray  # all SoC columns
+    col_peak: np.ndarray  # 0 or 1 column
     meter_steps: np.ndarray
     pmin_pair: np.ndarray
 
@@ -111,8 +113,14 @@ class _Rows:
         return start, cols.astype(np.int32), vals, lb, ub
 
 
-def build_matrix(sc: Scenario, plan: FleetPlan) -> MatrixModel:
-    """The MILP of ``sc`` as matrices (same equations as :func:`gridopt.optimizer.model.build_model`)."""
+def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> MatrixModel:
+    """The MILP of ``sc`` as matrices (same equations as :func:`gridopt.optimizer.model.build_model`).
+
+    With ``modes=False`` every mode binary is left out together with the rows that
+    use it (charger modes and minimum power, the out-of-range SoC guards, the
+    one-meter rule): an LP whose optimum is a lower bound on the MILP's. It
+    solves far faster than the LP relaxation of the big-M rows.
+    """
     T = sc.grid.n_steps
     dt = sc.grid.dt_h
     veh = sc.vehicles.loc[plan.vehicle_ids]
@@ -146,8 +154,11 @@ def build_matrix(sc: Scenario, plan: FleetPlan) -> MatrixModel:
     high = segs["high_guard"].to_numpy(bool)[pair_seg] & (Pc > 0)
     low = segs["low_guard"].to_numpy(bool)[pair_seg] & (Pd > 0)
     has_d = Pd > 0
-    has_x = (Pc > 0) & ((pmin > 0) | (Pd > 0) | high)
-    has_y = has_d & (pmin > 0) & (Pc > 0)
+    has_x = (Pc > 0) & ((pmin > 0) | (Pd > 0) | high) & modes
+    has_y = has_d & (pmin > 0) & (Pc > 0) & modes
+    if not modes:
+        high = np.zeros(nP, bool)
+        low = np.zeros(nP, bool)
 
     reqs = plan.requirements
     R = len(reqs)
@@ -161,7 +172,7 @@ def build_matrix(sc: Scenario, plan: FleetPlan) -> MatrixModel:
     ep = series["export_price"].to_numpy(float)
     base = series["base_load_kw"].to_numpy(float)
     pv = series["pv_kw"].to_numpy(float)
-    meter = np.flatnonzero((ep > ip) & (sc.export_limit_kw > 0))
+    meter = np.flatnonzero((ep > ip) & (sc.export_limit_kw > 0)) if modes else np.zeros(0, np.int64)
     demand = sc.demand_charge_per_kw > 0
 
     # --- columns ---------------------------------------------------------
@@ -268,7 +279,11 @@ def build_matrix(sc: Scenario, plan: FleetPlan) -> MatrixModel:
     rows.cols.append(col_d[dp])
     rows.vals.append(np.ones(len(dp)))
     if len(meter):
-        big = sc.import_limit_kw if not math.isinf(sc.import_limit_kw) else float(base.max() + sc.vehicles["max_charge_kw"].sum())
+        big = (
+            sc.import_limit_kw
+            if not math.isinf(sc.import_limit_kw)
+            else float(base.max() + sc.vehicles["max_charge_kw"].sum())
+        )
         rows.add([(col_imp[meter], 1.0), (col_z, big)], -np.inf, big, len(meter))
         rows.add([(col_exp[meter], 1.0), (col_z, -sc.export_limit_kw)], -np.inf, 0.0, len(meter))
     # add_demand_charge: peak - imp >= 0
@@ -299,6 +314,8 @@ def build_matrix(sc: Scenario, plan: FleetPlan) -> MatrixModel:
         col_exp=col_exp,
         col_pv=col_pv,
         col_z=col_z,
+        col_e=col_e,
+        col_peak=col_peak,
         meter_steps=meter,
         pmin_pair=pmin,
     )
