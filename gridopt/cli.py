@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 import warnings
+from pathlib import Path
 
 
 def _fmt_money(x: float) -> str:
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sc.grid.n_steps} steps of {sc.grid.step_minutes} min from {sc.grid.start.isoformat()}"
             )
             return 0
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            print(f"error: --out {args.out} exists and is not a folder", file=sys.stderr)
+            return 2
         opts = sc.solver
         if args.time_limit is not None or args.gap is not None:
             opts = SolverOptions(
@@ -99,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = optimize(sc, opts, baseline=not args.no_baseline)
-        write_results(res, args.out)
+        try:
+            write_results(res, args.out)
+        except OSError as exc:
+            print(
+                f"error: cannot write results to {args.out}: {exc.strerror or exc}; nothing was written",
+                file=sys.stderr,
+            )
+            return 2
         if not args.quiet:
             _print_summary(res, args.out)
         return 0

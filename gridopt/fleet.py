@@ -159,7 +159,7 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
                 if tr["departure"] < grid.start:
                     # under way at the start: initial_soc is its SoC on return
                     cur = int(grid.arrival_boundary([tr["arrival"]])[0])
-                    if cur >= T:
+                    if cur > T:
                         away_to_end = True
                         break
                     continue
@@ -173,7 +173,7 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
                 required = float(dsoc) * B if not pd.isna(dsoc) else L + E
                 r = add_req(j, d, required, "trip", tr["trip_id"], tr["departure"], energy=E)
                 a = int(grid.arrival_boundary([tr["arrival"]])[0])
-                if a >= T:
+                if a > T:  # back after the end (back exactly at the end: a later trip may still leave in the last step)
                     away_to_end = True
                     break
                 hi_prev = segs[j]["hi_kwh"]

@@ -69,8 +69,25 @@ class PVConfig(_Strict):
     )
 
 
+def _unsexagesimal(v):
+    """YAML 1.1 reads an unquoted ``16:00`` as the number 960 (base 60): turn it back into "16:00"."""
+    if isinstance(v, dict):
+        return {
+            (
+                f"{k // 60:02d}:{k % 60:02d}" if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < 1440 else k
+            ): p
+            for k, p in v.items()
+        }
+    return v
+
+
 class TariffConfig(_Strict):
     """Energy prices and the demand charge."""
+
+    @field_validator("import_price", "export_price", mode="before")
+    @classmethod
+    def _tou_keys(cls, v):
+        return _unsexagesimal(v)
 
     import_price: PriceSpec | None = None
     export_price: PriceSpec | None = None
@@ -389,20 +406,29 @@ def validate_sessions(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehi
     return df
 
 
-def check_fleet_roles(vehicles: pd.DataFrame, trips: pd.DataFrame, sessions: pd.DataFrame, where: str) -> None:
+def check_fleet_roles(
+    vehicles: pd.DataFrame,
+    trips: pd.DataFrame,
+    sessions: pd.DataFrame,
+    where: str,
+    trips_where: str = "trips",
+    sessions_where: str = "sessions",
+) -> None:
     """A vehicle has trips or sessions, never both; trip vehicles need ``initial_soc``."""
-    both = set(trips["vehicle_id"]) & set(sessions["vehicle_id"])
-    if both:
-        vid = sorted(both)[0]
+    both = sessions["vehicle_id"].isin(set(trips["vehicle_id"]))
+    if both.any():
+        i = both.idxmax()
+        vid = sessions.at[i, "vehicle_id"]
+        trip_line = trips.index[trips["vehicle_id"] == vid][0]
         raise ScenarioError(
-            f"{where}: vehicle {vid!r} has both trips and sessions; a vehicle is either a fleet vehicle "
-            "(trips) or a visitor (sessions)"
+            f"{sessions_where} line {i}: vehicle {vid!r} has both trips and sessions (trips in {trips_where} line "
+            f"{trip_line}); a vehicle is either a fleet vehicle (trips) or a visitor (sessions)"
         )
     session_ids = set(sessions["vehicle_id"])
     for vid, row in vehicles.iterrows():
         if vid not in session_ids and math.isnan(row["initial_soc"]):
             raise ScenarioError(
-                f"{where} line {row['line']}: vehicle {vid!r} has no sessions, so it is at the site whenever "
+                f"{where} line {int(row['line'])}: vehicle {vid!r} has no sessions, so it is at the site whenever "
                 "it is not on a trip and needs 'initial_soc'"
             )
 

@@ -94,6 +94,15 @@ def tariff_file_series(schedule: dict, index: pd.DatetimeIndex, where: str) -> t
             b = match[0]
             times = [float(t) for t in b["times"]]
             rates = [float(r) for r in b["tariffs"]]
+            for name, values in (
+                ("times", times),
+                ("tariffs", rates),
+                ("demand_charge", [float(b.get("demand_charge", 0.0))]),
+            ):
+                if not np.isfinite(values).all():
+                    raise ScenarioError(
+                        f"{where}: block {b.get('id', '?')!r}: '{name}' holds a value that is not a finite number"
+                    )
             if len(times) != len(rates) or not times:
                 raise ScenarioError(f"{where}: block {b.get('id', '?')!r} needs as many 'times' as 'tariffs'")
             mask = index.date == day

@@ -25,6 +25,7 @@ import pandas as pd
 from .errors import ScenarioError
 
 _OFFSET_RE = r"(?:[+-]\d\d:?\d\d|Z)$"
+_EARLIEST, _LATEST = 1900, 2200  # years a plan's times may fall in
 
 
 def check_timezone(name: str, where: str) -> str:
@@ -127,8 +128,10 @@ def parse_times(values: pd.Series, timezone: str, where: str, column: str) -> pd
     stripped = s.str.strip()
     if len(s) and stripped.notna().all() and stripped.str.contains(_OFFSET_RE, regex=True).all():
         try:  # fast path: every row carries an offset
-            return pd.to_datetime(stripped, format="ISO8601", utc=True).dt.tz_convert(timezone)
-        except (ValueError, TypeError):
+            parsed = pd.to_datetime(stripped, format="ISO8601", utc=True).dt.tz_convert(timezone)
+            if parsed.dt.year.between(_EARLIEST, _LATEST).all():
+                return parsed
+        except (ValueError, TypeError, OverflowError):
             pass  # fall through to the row-by-row parse, which names the bad line
     out = pd.Series(pd.NaT, index=values.index, dtype=f"datetime64[ns, {timezone}]")
     for pos, (idx, raw) in enumerate(s.items()):
@@ -137,7 +140,9 @@ def parse_times(values: pd.Series, timezone: str, where: str, column: str) -> pd
             raise ScenarioError(f"{where} line {line}: '{column}' is empty")
         try:
             ts = pd.Timestamp(str(raw).strip())
-        except (ValueError, TypeError):
+            if ts is not pd.NaT and not (_EARLIEST <= ts.year <= _LATEST):
+                raise ValueError("out of range")
+        except (ValueError, TypeError, OverflowError):
             raise ScenarioError(
                 f"{where} line {line}: '{column}' = {raw!r} is not a time (use ISO 8601, e.g. 2026-06-15T07:30:00+02:00)"
             ) from None
@@ -151,7 +156,10 @@ def parse_times(values: pd.Series, timezone: str, where: str, column: str) -> pd
                     f"{where} line {line}: '{column}' = {raw!r} is ambiguous or does not exist in {timezone} "
                     "(daylight-saving change); give it with a UTC offset"
                 ) from None
-        out.loc[idx] = ts.tz_convert(timezone)
+        try:
+            out.loc[idx] = ts.tz_convert(timezone)
+        except (ValueError, OverflowError, AssertionError):
+            raise ScenarioError(f"{where} line {line}: '{column}' = {raw!r} is out of range") from None
     return out
 
 
@@ -193,7 +201,7 @@ def align_to_grid(df: pd.DataFrame, grid: TimeGrid, where: str, lines: np.ndarra
             i = int(np.argmax(diffs != step_ns))
             raise ScenarioError(
                 f"{where} line {lines[i + 1]}: gap or irregular interval after {idx[i].isoformat()} "
-                f"(expected rows every {pd.Timedelta(step_ns)}, next is {idx[i + 1].isoformat()})"
+                f"(expected rows every {pd.Timedelta(step_ns).total_seconds() / 60:g} minutes, next is {idx[i + 1].isoformat()})"
             )
         src_step = pd.Timedelta(step_ns)
     else:

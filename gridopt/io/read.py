@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -71,16 +72,42 @@ def _resolve(base: Path, rel: str, where: str, field: str, confine: bool) -> Pat
 
 
 def read_table(path: Path, where: str) -> pd.DataFrame:
-    """Read a CSV as text columns, indexed by file line number (header = line 1)."""
+    """Read a CSV as text columns, indexed by the file line each record starts on (header = line 1).
+
+    Blank lines are skipped; a quoted cell may span lines. Empty cells are NaN.
+    """
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise ScenarioError(f"{where}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ScenarioError(f"{where}: cannot read as CSV ({first})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    df.index = np.arange(len(df)) + 2
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, skipinitialspace=True)
+            header = None
+            rows, lines = [], []
+            last = 0
+            for rec in reader:
+                first_line = last + 1
+                last = reader.line_num
+                if not rec or all(not cell.strip() for cell in rec):
+                    continue
+                if header is None:
+                    header = [c.strip() for c in rec]
+                    continue
+                if len(rec) != len(header):
+                    raise ScenarioError(
+                        f"{where} line {first_line}: cannot read as CSV: {len(rec)} fields, but the header has {len(header)}"
+                    )
+                rows.append(rec)
+                lines.append(first_line)
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{where}: cannot read as CSV (not UTF-8 text)") from None
+    except csv.Error as exc:
+        raise ScenarioError(f"{where} line {reader.line_num}: cannot read as CSV ({exc})") from None
+    except OSError as exc:
+        raise ScenarioError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    if header is None:
+        raise ScenarioError(f"{where}: file is empty")
+    if "\x00" in "".join(header):
+        raise ScenarioError(f"{where}: cannot read as CSV (binary data)")
+    df = pd.DataFrame(rows, columns=header, index=np.array(lines, dtype=np.int64), dtype=object)
+    df = df.apply(lambda c: c.str.strip()).replace("", np.nan)
     return df
 
 
@@ -232,7 +259,14 @@ def scenario_from_dict(
     if cfg.fleet.sessions:
         sp = _resolve(base, cfg.fleet.sessions, where, "fleet.sessions", confine)
         sessions = _read_sessions(sp, vehicles, tz, vpath.name)
-    check_fleet_roles(vehicles, trips, sessions, vpath.name)
+    check_fleet_roles(
+        vehicles,
+        trips,
+        sessions,
+        vpath.name,
+        Path(cfg.fleet.trips).name if cfg.fleet.trips else "trips",
+        Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
+    )
 
     import_limit = math.inf if cfg.site.import_limit_kw is None else float(cfg.site.import_limit_kw)
     sc = Scenario(

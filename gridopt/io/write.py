@@ -38,6 +38,8 @@ def _iso(s: pd.Series) -> pd.Series:
 def schedule_csv(schedule: pd.DataFrame) -> str:
     """The schedule as CSV text (times ISO 8601 with offset; soc empty while away)."""
     out = schedule[SCHEDULE_COLUMNS].copy()
+    for col in ("charge_kw", "discharge_kw", "soc_kwh"):
+        out[col] = out[col] + 0.0  # no "-0" in the file
     out["time"] = _iso(out["time"])
     out["plugged_in"] = out["plugged_in"].astype(int)
     return out.to_csv(index=False, float_format="%.6g", na_rep="")
