@@ -180,31 +180,50 @@ def check_schedule(
     short = {(r.vehicle_id, r.kind, str(r.event_id)): float(r.unmet_kwh) for r in unmet.itertuples()}
     seen = set()
     ts_ns = _ns(idx)
-    sess_by = {k: g for k, g in sc.sessions.groupby("vehicle_id")} if len(sc.sessions) else {}
-    trips_by = {k: g for k, g in sc.trips.groupby("vehicle_id")} if len(sc.trips) else {}
+    ses, trp = sc.sessions, sc.trips
+    s_arr, s_dep = _ns(ses["arrival"]), _ns(ses["departure"])
+    s_asoc, s_tsoc, s_id = (
+        ses["arrival_soc"].to_numpy(float),
+        ses["target_soc"].to_numpy(float),
+        ses["session_id"].astype(str).to_numpy(),
+    )
+    t_dep, t_E, t_dsoc, t_id = (
+        _ns(trp["departure"]),
+        trp["energy_kwh"].to_numpy(float),
+        trp["departure_soc"].to_numpy(float),
+        trp["trip_id"].astype(str).to_numpy(),
+    )
+    sess_rows = (
+        pd.Series(np.arange(len(ses))).groupby(ses["vehicle_id"].to_numpy()).apply(list).to_dict() if len(ses) else {}
+    )
+    trip_rows = (
+        pd.Series(np.arange(len(trp))).groupby(trp["vehicle_id"].to_numpy()).apply(list).to_dict() if len(trp) else {}
+    )
+    start_ns, end_ns = start.value, end.value
+    init = veh["initial_soc"].to_numpy(float)
+    final = veh["final_soc"].to_numpy(float)
     for v, vid in enumerate(vids):
-        row = veh.loc[vid]
         Bv, Lv, Uv = B[v, 0], L[v, 0], U[v, 0]
-        # (time, order, kind, payload); at one instant a departure's requirement comes
+        # (time ns, order, kind, payload); at one instant a departure's requirement comes
         # first, then an arrival, then the steps that start there; final_soc last.
         events = []
-        if vid in sess_by:
+        if vid in sess_rows:
             soc = math.nan
-            for s in sess_by[vid].itertuples():
-                if s.departure <= start or s.arrival >= end:
+            for i in sess_rows[vid]:
+                if s_dep[i] <= start_ns or s_arr[i] >= end_ns:
                     continue
-                events.append((max(s.arrival, start), 1, "arrive", s.arrival_soc * Bv))
-                kind = "session" if s.departure <= end else "session_end"
-                events.append((min(s.departure, end), 0, "require", (kind, str(s.session_id), s.target_soc * Bv, 0.0)))
+                events.append((max(s_arr[i], start_ns), 1, "arrive", s_asoc[i] * Bv))
+                kind = "session" if s_dep[i] <= end_ns else "session_end"
+                events.append((min(s_dep[i], end_ns), 0, "require", (kind, s_id[i], s_tsoc[i] * Bv, 0.0)))
         else:
-            soc = row["initial_soc"] * Bv
-            for tr in trips_by.get(vid, pd.DataFrame()).itertuples():
-                if tr.departure < start or tr.departure >= end:
+            soc = init[v] * Bv
+            for i in trip_rows.get(vid, ()):
+                if t_dep[i] < start_ns or t_dep[i] >= end_ns:
                     continue
-                req = tr.departure_soc * Bv if not pd.isna(tr.departure_soc) else Lv + tr.energy_kwh
-                events.append((tr.departure, 0, "require", ("trip", str(tr.trip_id), req, tr.energy_kwh)))
-        if not math.isnan(row["final_soc"]) and plug[v, T - 1]:
-            events.append((end, 3, "require", ("final", "final_soc", row["final_soc"] * Bv, 0.0)))
+                req = t_dsoc[i] * Bv if not math.isnan(t_dsoc[i]) else Lv + t_E[i]
+                events.append((t_dep[i], 0, "require", ("trip", t_id[i], req, t_E[i])))
+        if not math.isnan(final[v]) and plug[v, T - 1]:
+            events.append((end_ns, 3, "require", ("final", "final_soc", final[v] * Bv, 0.0)))
         events.sort(key=lambda e: (e[0], e[1]))
         steps = np.flatnonzero(plug[v])
         k = 0  # next plugged step to replay
@@ -236,8 +255,9 @@ def check_schedule(
                 out.add("negative", f"{at(v, t)}: SoC below 0")
             return traj[-1]
 
-        for when, _, kind, payload in events:
-            soc = replay_until(when.value, soc)
+        for when_ns, _, kind, payload in events:
+            when = pd.Timestamp(when_ns, tz="UTC").tz_convert(idx.tz)
+            soc = replay_until(when_ns, soc)
             if kind == "arrive":
                 soc = payload
                 continue

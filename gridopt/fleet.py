@@ -77,117 +77,128 @@ class FleetPlan:
     ignored_trips: int = 0
 
 
+def _by_vehicle(df: pd.DataFrame, vids: list, time_col: str) -> dict[int, np.ndarray]:
+    """Row positions of ``df`` per vehicle index, each sorted by ``time_col``."""
+    if not len(df):
+        return {}
+    pos = {v: i for i, v in enumerate(vids)}
+    vi = np.array([pos[v] for v in df["vehicle_id"]])
+    order = np.lexsort((df[time_col].to_numpy(), vi))
+    vi_sorted = vi[order]
+    cuts = np.flatnonzero(np.diff(vi_sorted)) + 1
+    return {int(vi_sorted[g[0]]): g for g in np.split(order, cuts)} if len(order) else {}
+
+
 def build_fleet_plan(sc: Scenario) -> FleetPlan:
     """Segments and requirements of every vehicle of ``sc`` (see module docstring)."""
     grid: TimeGrid = sc.grid
     T = grid.n_steps
     vids = list(sc.vehicles.index)
-    segs: list[dict] = []
-    reqs: list[dict] = []
+    veh = sc.vehicles
+    B_v = veh["battery_kwh"].to_numpy(float)
+    L_v = veh["min_soc"].to_numpy(float) * B_v
+    U_v = veh["max_soc"].to_numpy(float) * B_v
+    v2g_v = veh["max_discharge_kw"].to_numpy(float) > 0
+    charge_v = veh["max_charge_kw"].to_numpy(float) > 0
+    init_v = veh["initial_soc"].to_numpy(float) * B_v
+    final_v = veh["final_soc"].to_numpy(float) * B_v
+    start_ns, end_ns = grid.start.value, grid.end.value
+
+    def ns(col):
+        return pd.DatetimeIndex(col).as_unit("ns").asi8
+
+    ses = sc.sessions
+    s_arr, s_dep = ns(ses["arrival"]), ns(ses["departure"])
+    s_a = np.maximum(0, grid.arrival_boundary(ses["arrival"])) if len(ses) else np.zeros(0, np.int64)
+    s_d = np.minimum(T, grid.departure_boundary(ses["departure"])) if len(ses) else np.zeros(0, np.int64)
+    s_asoc, s_tsoc = ses["arrival_soc"].to_numpy(float), ses["target_soc"].to_numpy(float)
+    s_id, s_time = ses["session_id"].to_numpy(object), list(ses["departure"])
+    trp = sc.trips
+    t_dep, t_arr = ns(trp["departure"]), ns(trp["arrival"])
+    t_d = grid.departure_boundary(trp["departure"]) if len(trp) else np.zeros(0, np.int64)
+    t_a = grid.arrival_boundary(trp["arrival"]) if len(trp) else np.zeros(0, np.int64)
+    t_E, t_dsoc = trp["energy_kwh"].to_numpy(float), trp["departure_soc"].to_numpy(float)
+    t_id, t_time = trp["trip_id"].to_numpy(object), list(trp["departure"])
+    sessions_of = _by_vehicle(ses, vids, "arrival")
+    trips_of = _by_vehicle(trp, vids, "departure")
+
+    segs: list[tuple] = []
+    reqs: list[tuple] = []
     ignored_sessions = 0
     ignored_trips = 0
-    session_groups = dict(tuple(sc.sessions.groupby("vehicle_id"))) if len(sc.sessions) else {}
-    trip_groups = dict(tuple(sc.trips.groupby("vehicle_id"))) if len(sc.trips) else {}
-
     for v, vid in enumerate(vids):
-        veh = sc.vehicles.loc[vid]
-        B = float(veh["battery_kwh"])
-        L = float(veh["min_soc"]) * B
-        U = float(veh["max_soc"]) * B
-        v2g = float(veh["max_discharge_kw"]) > 0
-        can_charge = float(veh["max_charge_kw"]) > 0
+        L, U, v2g, can_charge = L_v[v], U_v[v], bool(v2g_v[v]), bool(charge_v[v])
 
         def add_segment(start, end, s0=math.nan, link=-1, start_lo=None, start_hi=None):
             lo_start = s0 if start_lo is None else start_lo
             hi_start = s0 if start_hi is None else start_hi
             segs.append(
-                dict(
-                    vehicle=v,
-                    vehicle_id=vid,
-                    start=int(start),
-                    end=int(end),
-                    s0_kwh=s0,
-                    link_req=link,
-                    lo_kwh=min(L, lo_start),
-                    hi_kwh=max(U, hi_start),
-                    low_guard=bool(v2g and lo_start < L - 1e-9),
-                    high_guard=bool(can_charge and hi_start > U + 1e-9),
+                (
+                    v,
+                    vid,
+                    int(start),
+                    int(end),
+                    s0,
+                    link,
+                    min(L, lo_start),
+                    max(U, hi_start),
+                    bool(v2g and lo_start < L - 1e-9),
+                    bool(can_charge and hi_start > U + 1e-9),
                 )
             )
             return len(segs) - 1
 
         def add_req(seg, boundary, required, kind, event_id, time, energy=0.0):
-            reqs.append(
-                dict(
-                    vehicle=v,
-                    vehicle_id=vid,
-                    segment=seg,
-                    boundary=int(boundary),
-                    required_kwh=float(required),
-                    energy_kwh=float(energy),
-                    kind=kind,
-                    event_id=str(event_id),
-                    time=time,
-                )
-            )
+            reqs.append((v, vid, seg, int(boundary), float(required), float(energy), kind, str(event_id), time))
             return len(reqs) - 1
 
-        if vid in session_groups:
-            sess = session_groups[vid].sort_values("arrival")
-            for _, s in sess.iterrows():
-                if s["departure"] <= grid.start or s["arrival"] >= grid.end:
+        if v in sessions_of:
+            for i in sessions_of[v]:
+                if s_dep[i] <= start_ns or s_arr[i] >= end_ns:
                     ignored_sessions += 1
                     continue
-                a = max(0, int(grid.arrival_boundary([s["arrival"]])[0]))
-                d = min(T, int(grid.departure_boundary([s["departure"]])[0]))
-                d = max(a, d)
-                s0 = float(s["arrival_soc"]) * B
-                j = add_segment(a, d, s0=s0)
-                kind = "session" if s["departure"] <= grid.end else "session_end"
-                add_req(j, d, float(s["target_soc"]) * B, kind, s["session_id"], s["departure"])
+                a = int(s_a[i])
+                d = max(a, int(s_d[i]))
+                j = add_segment(a, d, s0=float(s_asoc[i]) * B_v[v])
+                kind = "session" if s_dep[i] <= end_ns else "session_end"
+                add_req(j, d, float(s_tsoc[i]) * B_v[v], kind, s_id[i], s_time[i])
         else:
-            trips = trip_groups.get(vid)
-            trips = trips.sort_values("departure") if trips is not None else sc.trips.iloc[0:0]
-            cur = 0
-            s0 = float(veh["initial_soc"]) * B
-            link = -1
+            cur, s0, link = 0, float(init_v[v]), -1
             start_lo = start_hi = s0
             away_to_end = False
-            for _, tr in trips.iterrows():
-                if tr["arrival"] <= grid.start:
+            for i in trips_of.get(v, ()):
+                if t_arr[i] <= start_ns:
                     continue  # history: the vehicle is at the site at the start
-                if tr["departure"] < grid.start:
+                if t_dep[i] < start_ns:
                     # under way at the start: initial_soc is its SoC on return
-                    cur = int(grid.arrival_boundary([tr["arrival"]])[0])
+                    cur = int(t_a[i])
                     if cur > T:
                         away_to_end = True
                         break
                     continue
-                if tr["departure"] >= grid.end:
+                if t_dep[i] >= end_ns:
                     ignored_trips += 1
                     continue
-                d = max(cur, int(grid.departure_boundary([tr["departure"]])[0]))
+                d = max(cur, int(t_d[i]))
                 j = add_segment(cur, d, s0=s0, link=link, start_lo=start_lo, start_hi=start_hi)
-                E = float(tr["energy_kwh"])
-                dsoc = tr["departure_soc"]
-                required = float(dsoc) * B if not pd.isna(dsoc) else L + E
-                r = add_req(j, d, required, "trip", tr["trip_id"], tr["departure"], energy=E)
-                a = int(grid.arrival_boundary([tr["arrival"]])[0])
+                E = float(t_E[i])
+                required = float(t_dsoc[i]) * B_v[v] if not math.isnan(t_dsoc[i]) else L + E
+                r = add_req(j, d, required, "trip", t_id[i], t_time[i], energy=E)
+                a = int(t_a[i])
                 if a > T:  # back after the end (back exactly at the end: a later trip may still leave in the last step)
                     away_to_end = True
                     break
-                hi_prev = segs[j]["hi_kwh"]
+                hi_prev = segs[j][7]
                 cur, s0, link = a, math.nan, r
                 start_lo = max(0.0, required - E)
                 start_hi = max(U, hi_prev - E)
             if not away_to_end and cur < T:
                 add_segment(cur, T, s0=s0, link=link, start_lo=start_lo, start_hi=start_hi)
 
-        final = float(veh["final_soc"])
-        if not math.isnan(final):
-            last = [j for j in range(len(segs)) if segs[j]["vehicle"] == v and segs[j]["end"] == T]
-            if last and segs[last[-1]]["start"] < T:
-                add_req(last[-1], T, final * B, "final", "final_soc", grid.end)
+        if not math.isnan(final_v[v]):
+            last = [j for j in range(len(segs) - 1, -1, -1) if segs[j][0] == v]
+            if last and segs[last[0]][3] == T and segs[last[0]][2] < T:
+                add_req(last[0], T, final_v[v], "final", "final_soc", grid.end)
 
     seg_cols = [
         "vehicle",
@@ -215,8 +226,8 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
     segments = pd.DataFrame(segs, columns=seg_cols)
     requirements = pd.DataFrame(reqs, columns=req_cols)
     plugged = np.zeros((len(vids), T), dtype=bool)
-    for row in segments.itertuples():
-        plugged[row.vehicle, row.start : row.end] = True
+    for v, start, end in zip(segments["vehicle"], segments["start"], segments["end"], strict=True):
+        plugged[v, start:end] = True
     return FleetPlan(
         vehicle_ids=vids,
         segments=segments,

@@ -20,8 +20,15 @@ from .baseline import uncontrolled
 from .diagnose import explain_infeasible_site
 from .extract import extract, frames
 from .fast import plan_arrays, solve_fast
-from .model import build_model
 from .solve import SolveReport, Status, relative_gap, solve
+
+
+def build_model(*args, **kwargs):
+    """The Pyomo model: see :func:`gridopt.optimizer.model.build_model` (imports Pyomo on first use)."""
+    from .model import build_model as _build
+
+    return _build(*args, **kwargs)
+
 
 __all__ = ["Result", "optimize", "build_model", "solve", "extract", "uncontrolled", "SolveReport", "Status"]
 

@@ -34,33 +34,37 @@ def uncontrolled(sc: Scenario, plan: FleetPlan | None = None) -> tuple[pd.DataFr
     for r, j in enumerate(reqs["segment"]):
         req_by_seg.setdefault(int(j), []).append(r)
     soc_at_req = np.zeros(len(reqs))
-    for j, s in enumerate(segs.itertuples()):
-        v = s.vehicle
-        row = veh.iloc[v]
-        B, eta = row["battery_kwh"], row["charge_efficiency"]
-        U = row["max_soc"] * B
-        pmax, pmin = row["max_charge_kw"], row["min_charge_kw"]
-        if s.link_req >= 0:
-            r = s.link_req
-            soc = soc_at_req[r] + unmet[r] - reqs.at[r, "energy_kwh"]
-        else:
-            soc = s.s0_kwh
-        for t in range(s.start, s.end):
-            p = 0.0
-            if soc < U - 1e-9:
-                p = min(pmax, (U - soc) / (eta * dt))
-                if p < pmin:
-                    p = 0.0
-            charge[v, t] = p
-            soc += eta * p * dt
-            soc_out[v, t] = soc
+    B_v = veh["battery_kwh"].to_numpy(float)
+    eta_v = veh["charge_efficiency"].to_numpy(float)
+    U_v = veh["max_soc"].to_numpy(float) * B_v
+    pmax_v, pmin_v = veh["max_charge_kw"].to_numpy(float), veh["min_charge_kw"].to_numpy(float)
+    r_E, r_req = reqs["energy_kwh"].to_numpy(float), reqs["required_kwh"].to_numpy(float)
+    cols = (segs[c].to_numpy() for c in ("vehicle", "start", "end", "link_req", "s0_kwh"))
+    for j, (v, start, end, link, s0) in enumerate(zip(*cols, strict=True)):
+        eta, U, pmax, pmin = eta_v[v], U_v[v], pmax_v[v], pmin_v[v]
+        soc = soc_at_req[link] + unmet[link] - r_E[link] if link >= 0 else s0
+        n = end - start
+        if n > 0:
+            # full power until max_soc: the step that reaches it charges only what is left
+            room = max(0.0, U - soc)
+            full_steps = int(np.floor(room / (eta * pmax * dt) + 1e-12)) if pmax > 0 else n
+            p = np.zeros(n)
+            k = min(full_steps, n)
+            p[:k] = pmax
+            if k < n and pmax > 0:
+                rest = (room - k * eta * pmax * dt) / (eta * dt)
+                p[k] = rest if rest >= max(pmin, 1e-9) else 0.0
+            charge[v, start:end] = p
+            traj = soc + np.cumsum(eta * p * dt)
+            soc_out[v, start:end] = traj
+            soc = traj[-1]
         for r in req_by_seg.get(j, []):
             soc_at_req[r] = soc
-            unmet[r] = max(0.0, reqs.at[r, "required_kwh"] - soc)
+            unmet[r] = max(0.0, r_req[r] - soc)
     idx = sc.grid.index
     schedule = pd.DataFrame(
         {
-            "time": np.tile(idx, V),
+            "time": pd.DatetimeIndex(np.tile(idx.as_unit("ns").asi8, V)).tz_localize("UTC").tz_convert(idx.tz),
             "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
             "plugged_in": plan.plugged.ravel(),
             "charge_kw": charge.ravel(),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
-from .model import ModelData
+if TYPE_CHECKING:  # Pyomo is imported only where a Pyomo model is built
+    import pyomo.environ as pyo
+
+    from .model import ModelData
 
 #: Solver values smaller than this are zero [kW or kWh].
 ZERO_TOL = 1e-7
@@ -95,7 +99,7 @@ def frames(
     idx = sc.grid.index
     schedule = pd.DataFrame(
         {
-            "time": np.tile(idx, V),
+            "time": pd.DatetimeIndex(np.tile(idx.as_unit("ns").asi8, V)).tz_localize("UTC").tz_convert(idx.tz),
             "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
             "plugged_in": plan.plugged.ravel(),
             "charge_kw": charge.ravel(),

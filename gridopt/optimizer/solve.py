@@ -6,10 +6,12 @@ import enum
 import math
 import time
 from dataclasses import asdict, dataclass
-
-import pyomo.environ as pyo
+from typing import TYPE_CHECKING
 
 from ..scenario import SolverOptions
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
 
 
 class Status(str, enum.Enum):
