@@ -86,6 +86,10 @@ def _pass(h: highspy.Highs, mm: MatrixModel, integral: bool) -> None:
     h.passModel(lp)
 
 
+def _inf(a: np.ndarray) -> np.ndarray:
+    return np.where(a == np.inf, highspy.kHighsInf, np.where(a == -np.inf, -highspy.kHighsInf, a))
+
+
 def _run(h: highspy.Highs, seconds: float) -> None:
     """Run with HiGHS's own time limit and a watchdog that cancels a little after it."""
     h.setOptionValue("time_limit", max(0.01, float(seconds)))
@@ -108,31 +112,74 @@ def transfer(src: MatrixModel, dst: MatrixModel, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def repair(mm: MatrixModel, x: np.ndarray, round_up: bool = True) -> np.ndarray:
-    """0/1 values for every binary column of ``mm`` from a plan ``x`` in ``mm``'s layout.
+@dataclass
+class Modes:
+    """A fixed mode per vehicle and step (and per meter step) from a repair."""
+
+    charge: np.ndarray  # bool per pair: charging mode (x = 1)
+    discharge: np.ndarray  # bool per pair: discharging allowed (y = 1, or x = 0)
+    export: np.ndarray  # bool per meter step: exporting (z = 1)
+
+    def binaries(self, mm: MatrixModel) -> np.ndarray:
+        """The 0/1 value of each of ``mm.binary``'s columns."""
+        fixed = np.full(mm.n_cols, np.nan)
+        hx, hy = mm.col_x >= 0, mm.col_y >= 0
+        fixed[mm.col_x[hx]] = self.charge[hx]
+        fixed[mm.col_y[hy]] = self.discharge[hy]
+        fixed[mm.col_z] = self.export
+        return fixed[mm.binary]
+
+
+def repair(mm: MatrixModel, x: np.ndarray, round_up: bool = True) -> Modes:
+    """Modes from a plan ``x`` in ``mm``'s layout.
 
     A step charges if it charges more than it discharges; with ``round_up`` any
     charge counts (the fixed LP then lifts it to ``min_charge_kw``), else only a
-    charge of at least ``min_charge_kw``.
+    charge of at least ``min_charge_kw``. Idle steps may charge where no minimum
+    power would force it, and may discharge where the vehicle has no charging
+    mode binary. The meter exports where the plan exports more than it imports.
     """
-    fixed = np.full(mm.n_cols, np.nan)
     c = x[mm.col_c]
     d = np.where(mm.col_d >= 0, x[np.maximum(mm.col_d, 0)], 0.0)
     pmin = mm.pmin_pair
     enough = (c >= pmin - POWER_TOL) if not round_up else np.ones(len(c), bool)
     charging = (c > POWER_TOL) & (c >= d) & enough
     discharging = (d > POWER_TOL) & (d > c)
-    # idle steps: allow charging where no minimum power forces it, else stay off
-    x_val = np.where(charging, 1.0, np.where(discharging, 0.0, (pmin <= 0) * 1.0))
+    hx, hy = mm.col_x >= 0, mm.col_y >= 0
+    idle = ~charging & ~discharging
+    charge = charging | (idle & (pmin <= 0) & hx)
+    # discharge allowed: y where it exists, else 1 - x where x exists, else always
+    discharge = np.where(hy, discharging, np.where(hx, ~charge, True))
+    export = x[mm.col_exp[mm.meter_steps]] > x[mm.col_imp[mm.meter_steps]]
+    return Modes(charge=charge | ~hx, discharge=discharge, export=export)  # no x: charging always allowed
+
+
+def fixed_mode_bounds(lp: MatrixModel, mm: MatrixModel, modes: Modes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column bounds of the binary-free LP that make it the MILP with ``modes`` fixed.
+
+    With the binaries fixed every mode row of the MILP becomes a bound: no charge
+    outside charging mode, ``min_charge_kw`` in it; no discharge where it is not
+    allowed; ``max_soc`` after a guarded charging step, ``min_soc`` after a
+    guarded discharging step; no export (import) where the meter imports (exports).
+
+    Returns (columns, lower, upper) for ``Highs.changeColsBounds``.
+    """
+    lb, ub = lp.col_lb.copy(), lp.col_ub.copy()
     hx = mm.col_x >= 0
-    fixed[mm.col_x[hx]] = x_val[hx]
-    hy = mm.col_y >= 0
-    fixed[mm.col_y[hy]] = np.where(discharging[hy], 1.0, 0.0)
-    if len(mm.col_z):
-        imp = x[mm.col_imp[mm.meter_steps]]
-        exp = x[mm.col_exp[mm.meter_steps]]
-        fixed[mm.col_z] = (exp > imp) * 1.0
-    return fixed[mm.binary]
+    off = hx & ~modes.charge
+    ub[lp.col_c[off]] = 0.0
+    on_min = hx & modes.charge & (mm.pmin_pair > 0)
+    lb[lp.col_c[on_min]] = mm.pmin_pair[on_min]
+    hd = lp.col_d >= 0
+    ub[lp.col_d[hd & ~modes.discharge]] = 0.0
+    hi = mm.high_pair & modes.charge & hx
+    ub[lp.col_e_after[hi]] = np.minimum(ub[lp.col_e_after[hi]], mm.U_pair[hi])
+    lo = mm.low_pair & modes.discharge & hd
+    lb[lp.col_e_after[lo]] = np.maximum(lb[lp.col_e_after[lo]], mm.L_pair[lo])
+    ub[lp.col_imp[mm.meter_steps[modes.export]]] = 0.0
+    ub[lp.col_exp[mm.meter_steps[~modes.export]]] = 0.0
+    cols = np.flatnonzero((lb != lp.col_lb) | (ub != lp.col_ub))
+    return cols, lb[cols], ub[cols]
 
 
 def conflict_vehicles(mm: MatrixModel, x: np.ndarray) -> np.ndarray:
@@ -212,27 +259,29 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
         return done(None, report(Status.NO_SOLUTION, math.nan, math.nan, "lp", h.modelStatusToString(st)))
     lower = h.getInfo().objective_function_value
     x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
-    del h
     if not len(mm.binary):
         return done(x_lp, report(Status.OPTIMAL, lower, lower, "lp", "optimal"))
 
-    # 2. repair: binaries fixed from the LP's plan, then an LP
+    # 2. repair: binaries fixed from the LP's plan; the fixed MILP is the LP with
+    #    tighter bounds, re-solved warm from the LP's basis
     t2 = time.perf_counter()
     best, upper = None, math.inf
-    hr = _highs()
-    _pass(hr, mm, integral=False)
+    changed = np.zeros(0, np.int64)
     for round_up in (True, False):
-        fix = repair(mm, x_lp, round_up=round_up)
-        hr.changeColsBounds(len(mm.binary), mm.binary.astype(np.int32), fix, fix)
-        _run(hr, deadline - time.perf_counter())
-        if hr.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            obj = hr.getInfo().objective_function_value
+        modes = repair(mm, x_lp, round_up=round_up)
+        if len(changed):  # undo the previous attempt's bounds
+            h.changeColsBounds(len(changed), changed.astype(np.int32), lp.col_lb[changed], _inf(lp.col_ub[changed]))
+        changed, new_lb, new_ub = fixed_mode_bounds(lp, mm, modes)
+        h.changeColsBounds(len(changed), changed.astype(np.int32), new_lb, _inf(new_ub))
+        _run(h, deadline - time.perf_counter())
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            obj = h.getInfo().objective_function_value
             if obj < upper:
-                best, upper = np.array(hr.getSolution().col_value), obj
-                best[mm.binary] = fix
+                best, upper = transfer(lp, mm, np.array(h.getSolution().col_value)), obj
+                best[mm.binary] = modes.binaries(mm)
             if relative_gap(upper, lower) <= target:
                 break
-    del hr
+    del h
     stages["repair_seconds"] = time.perf_counter() - t2
     stages["repair_gap"] = relative_gap(upper, lower)
     method = "lp+repair"

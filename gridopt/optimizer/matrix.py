@@ -66,6 +66,10 @@ class MatrixModel:
     col_peak: np.ndarray  # 0 or 1 column
     meter_steps: np.ndarray
     pmin_pair: np.ndarray
+    high_pair: np.ndarray  # pairs under the above-max_soc guard
+    low_pair: np.ndarray  # pairs under the below-min_soc guard
+    L_pair: np.ndarray  # min_soc * battery_kwh per pair [kWh]
+    U_pair: np.ndarray  # max_soc * battery_kwh per pair [kWh]
 
     @property
     def n_cols(self) -> int:
@@ -318,4 +322,8 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> Matrix
         col_peak=col_peak,
         meter_steps=meter,
         pmin_pair=pmin,
+        high_pair=high,
+        low_pair=low,
+        L_pair=L,
+        U_pair=U,
     )
