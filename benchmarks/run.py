@@ -135,7 +135,10 @@ def run_case(case, seed_base: int = 1) -> dict:
             runs.append({"status": "crashed", "error": proc.stderr[-300:]})
         else:
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(f"  {label} n={n} run {r + 1}/{repeats}: {runs[-1].get('status')} {runs[-1].get('total_s', 0):.2f} s", flush=True)
+        print(
+            f"  {label} n={n} run {r + 1}/{repeats}: {runs[-1].get('status')} {runs[-1].get('total_s', 0):.2f} s",
+            flush=True,
+        )
     ok = [x for x in runs if x.get("status") in ("optimal", "time_limit")]
     med = lambda k: statistics.median(x[k] for x in ok) if ok else None  # noqa: E731
     return {
@@ -185,15 +188,22 @@ def write_report(results: list[dict], replan: dict | None, info: dict, path_md: 
     milp = {(r["vehicles"], r["binding"]): r for r in results if r["method"] == "milp"}
     for r in results:
         ref = milp.get((r["vehicles"], r["binding"])) if r["method"] != "milp" else None
-        ref_cost = fmt(ref["cost"], ".3f") + (f" (gap {ref['gap']:.1e})" if ref and ref["gap"] is not None else "") if ref else ""
+        ref_cost = (
+            fmt(ref["cost"], ".3f") + (f" (gap {ref['gap']:.1e})" if ref and ref["gap"] is not None else "")
+            if ref
+            else ""
+        )
         lines.append(
             f"| {r['label']} | {r['vehicles']} | {fmt(r['variables'], ',')} | {fmt(r['binaries'], ',')} | "
             f"{fmt(r['build_s'], '.2f')} | {fmt(r['solve_s'], '.2f')} | {fmt(r['total_s'], '.2f')} | {fmt(r['peak_mb'], '.0f')} | "
             f"{fmt(r['gap'], '.1e')} | {'/'.join(m for m in r['methods'] if m) or ', '.join(r['status'])} | {fmt(r['cost'], '.3f')} | {ref_cost} |"
         )
     if replan:
-        lines += ["", f"Re-planning a 50-charger site (full-day horizon, 15-min steps): median {replan['median_s']:.3f} s, "
-                  f"max {replan['max_s']:.3f} s per re-solve over {replan['repeats']} re-solves (in one process, after a warm-up)."]
+        lines += [
+            "",
+            f"Re-planning a 50-charger site (full-day horizon, 15-min steps): median {replan['median_s']:.3f} s, "
+            f"max {replan['max_s']:.3f} s per re-solve over {replan['repeats']} re-solves (in one process, after a warm-up).",
+        ]
     text = "\n".join(lines) + "\n"
     path_md.write_text(text)
     return text
