@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..fleet import FleetPlan, build_fleet_plan
 from ..scenario import Scenario
+from .extract import schedule_frame
 
 
 def uncontrolled(sc: Scenario, plan: FleetPlan | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -62,17 +63,7 @@ def uncontrolled(sc: Scenario, plan: FleetPlan | None = None) -> tuple[pd.DataFr
             soc_at_req[r] = soc
             unmet[r] = max(0.0, r_req[r] - soc)
     idx = sc.grid.index
-    schedule = pd.DataFrame(
-        {
-            "time": pd.DatetimeIndex(np.tile(idx.as_unit("ns").asi8, V)).tz_localize("UTC").tz_convert(idx.tz),
-            "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
-            "plugged_in": plan.plugged.ravel(),
-            "charge_kw": charge.ravel(),
-            "discharge_kw": np.zeros(V * T),
-            "soc_kwh": soc_out.ravel(),
-        }
-    )
-    schedule["time"] = schedule["time"].dt.tz_convert(sc.timezone)
+    schedule = schedule_frame(sc, plan, charge, np.zeros((V, T)), soc_out)
     base = sc.series["base_load_kw"].to_numpy()
     pv = sc.series["pv_kw"].to_numpy()
     ev = charge.sum(axis=0)

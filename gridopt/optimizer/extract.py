@@ -64,6 +64,22 @@ def extract(m: pyo.ConcreteModel, data: ModelData) -> tuple[pd.DataFrame, pd.Dat
     return frames(sc, plan, charge, discharge, soc, pv_used, shortfall, soc_req)
 
 
+def schedule_frame(sc, plan, charge: np.ndarray, discharge: np.ndarray, soc_end: np.ndarray) -> pd.DataFrame:
+    """The vehicle x step schedule table from (n_vehicles, n_steps) arrays, vehicle by vehicle."""
+    V, T = len(plan.vehicle_ids), sc.grid.n_steps
+    idx = sc.grid.index
+    return pd.DataFrame(
+        {
+            "time": pd.DatetimeIndex(np.tile(idx.as_unit("ns").asi8, V)).tz_localize("UTC").tz_convert(idx.tz),
+            "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
+            "plugged_in": plan.plugged.ravel(),
+            "charge_kw": charge.ravel(),
+            "discharge_kw": discharge.ravel(),
+            "soc_kwh": soc_end.ravel(),
+        }
+    )
+
+
 def frames(
     sc,
     plan,
@@ -97,17 +113,7 @@ def frames(
         charge = np.where(both, np.maximum(net, 0.0), charge)
         discharge = np.where(both, np.maximum(-net, 0.0), discharge)
     idx = sc.grid.index
-    schedule = pd.DataFrame(
-        {
-            "time": pd.DatetimeIndex(np.tile(idx.as_unit("ns").asi8, V)).tz_localize("UTC").tz_convert(idx.tz),
-            "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
-            "plugged_in": plan.plugged.ravel(),
-            "charge_kw": charge.ravel(),
-            "discharge_kw": discharge.ravel(),
-            "soc_kwh": soc.ravel(),
-        }
-    )
-    schedule["time"] = schedule["time"].dt.tz_convert(sc.timezone)
+    schedule = schedule_frame(sc, plan, charge, discharge, soc)
 
     series = sc.series
     pv_used = _clean(np.asarray(pv_used, dtype=float))
