@@ -101,7 +101,6 @@ def frames(
     shortfall, soc_at_requirement : ndarray, shape (n_requirements,)
         Unmet energy and SoC at each requirement [kWh].
     """
-    V, T = len(plan.vehicle_ids), sc.grid.n_steps
     soc = soc_end
     charge, discharge = _clean(charge), _clean(discharge)
     # A mode binary at 0 leaves the power at 0 up to the solver's tolerance: make it exact.
