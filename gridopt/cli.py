@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     val = sub.add_parser("validate", help="check a scenario and its files")
     val.add_argument("scenario", help="scenario YAML")
+    from .forecast import cli as forecast_cli
+
+    forecast_cli.add_parser(sub)
     args = parser.parse_args(argv)
 
     from . import load_scenario, optimize, write_results
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     from .scenario import SolverOptions
 
     try:
+        if args.command == "forecast":
+            return forecast_cli.run(args)
         sc = load_scenario(args.scenario)
         for w in sc.warnings:
             print(f"warning: {w}", file=sys.stderr)
