@@ -8,9 +8,6 @@ read as they are.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScenarioError
+from ..io.read import read_table
 from ..scenario import validate_vehicles
 from .history import (
     Parsed,
@@ -58,44 +56,6 @@ class History:
     frame: pd.DataFrame
     timezone: str
     sources: tuple[str, ...]
-
-
-def read_table(path: str | os.PathLike, where: str) -> pd.DataFrame:
-    """A CSV (plain or gzip) as text columns, indexed by the line each record starts on (header = 1).
-
-    Blank lines are skipped; empty cells are NaN; cells are stripped.
-    """
-    try:
-        with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-        raw = gzip.open(path, "rb") if gz else open(path, "rb")
-        with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, skipinitialspace=True)
-            header, rows, lines, last = None, [], [], 0
-            for rec in reader:
-                first = last + 1
-                last = reader.line_num
-                if not rec or all(not cell.strip() for cell in rec):
-                    continue
-                if header is None:
-                    header = [c.strip() for c in rec]
-                    continue
-                if len(rec) != len(header):
-                    raise ScenarioError(f"{where} line {first}: {len(rec)} fields, but the header has {len(header)}")
-                rows.append(rec)
-                lines.append(first)
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{where}: cannot read as CSV (not UTF-8 text)") from None
-    except (csv.Error, EOFError, gzip.BadGzipFile) as exc:
-        raise ScenarioError(f"{where}: cannot read as CSV ({exc})") from None
-    except OSError as exc:
-        raise ScenarioError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    if header is None:
-        raise ScenarioError(f"{where}: file is empty")
-    if "\x00" in "".join(header):
-        raise ScenarioError(f"{where}: cannot read as CSV (binary data)")
-    df = pd.DataFrame(rows, columns=header, index=np.array(lines, dtype=np.int64), dtype=object)
-    return df.apply(lambda c: c.str.strip()).replace("", np.nan)
 
 
 def _table(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 import math
 import os
@@ -71,17 +73,19 @@ def _resolve(base: Path, rel: str, where: str, field: str, confine: bool) -> Pat
     return full
 
 
-def read_table(path: Path, where: str) -> pd.DataFrame:
-    """Read a CSV as text columns, indexed by the file line each record starts on (header = line 1).
+def read_table(path: str | os.PathLike, where: str) -> pd.DataFrame:
+    """Read a CSV (plain or gzip) as text columns, indexed by the file line each record starts on.
 
-    Blank lines are skipped; a quoted cell may span lines. Empty cells are NaN.
+    The header is line 1. Blank lines are skipped; a quoted cell may span lines.
+    Cells are stripped; empty cells are NaN.
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        raw = gzip.open(path, "rb") if gz else open(path, "rb")
+        with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh, skipinitialspace=True)
-            header = None
-            rows, lines = [], []
-            last = 0
+            header, rows, lines, last = None, [], [], 0
             for rec in reader:
                 first_line = last + 1
                 last = reader.line_num
@@ -98,8 +102,8 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
                 lines.append(first_line)
     except UnicodeDecodeError:
         raise ScenarioError(f"{where}: cannot read as CSV (not UTF-8 text)") from None
-    except csv.Error as exc:
-        raise ScenarioError(f"{where} line {reader.line_num}: cannot read as CSV ({exc})") from None
+    except (csv.Error, EOFError, gzip.BadGzipFile) as exc:
+        raise ScenarioError(f"{where}: cannot read as CSV ({exc})") from None
     except OSError as exc:
         raise ScenarioError(f"{where}: cannot read ({exc.strerror or exc})") from None
     if header is None:
@@ -107,8 +111,7 @@ def read_table(path: Path, where: str) -> pd.DataFrame:
     if "\x00" in "".join(header):
         raise ScenarioError(f"{where}: cannot read as CSV (binary data)")
     df = pd.DataFrame(rows, columns=header, index=np.array(lines, dtype=np.int64), dtype=object)
-    df = df.apply(lambda c: c.str.strip()).replace("", np.nan)
-    return df
+    return df.apply(lambda c: c.str.strip()).replace("", np.nan)
 
 
 def _read_yaml(path: Path) -> dict:
