@@ -1,0 +1,543 @@
+"""Pictures of a plan (plotly figures; no Streamlit, so notebooks and scripts can use them too).
+
+Every function takes a :class:`gridopt.optimizer.Result` (or plain tables) and
+returns a :class:`plotly.graph_objects.Figure`. Times are shown as local wall
+clock time in the scenario's timezone; powers are step averages, drawn as
+steps (a value holds over its whole step).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .report import KPIS, fmt_value, kpi_value
+
+#: One colour per flow, the same in every figure.
+COLORS = {
+    "grid_import": "#4a5d7e",
+    "pv_used": "#f2b701",
+    "pv_curtailed": "rgba(242, 183, 1, 0.28)",
+    "v2g": "#8e5cc4",
+    "base_load": "#a3acb6",
+    "ev_charge": "#2a9d8f",
+    "grid_export": "#5fa8d3",
+    "price": "#333333",
+    "export_price": "#888888",
+    "limit": "#d62728",
+    "baseline": "#111111",
+    "unmet": "#d62728",
+    "requirement": "#264653",
+}
+RUN_COLORS = ("#2a9d8f", "#e76f51", "#4a5d7e", "#8e5cc4", "#f2b701", "#5fa8d3", "#6a994e", "#bc4749")
+_FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
+
+
+def _local(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Wall-clock times without offset (plotly shows tz-aware times inconsistently)."""
+    idx = pd.DatetimeIndex(index)
+    return idx.tz_localize(None) if idx.tz is not None else idx
+
+
+def _steps(index: pd.DatetimeIndex, step_minutes: int, values) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Step starts plus the end of the last step, and the values with the last one repeated."""
+    x = _local(index)
+    x = x.append(pd.DatetimeIndex([x[-1] + pd.Timedelta(minutes=step_minutes)])) if len(x) else x
+    v = np.asarray(values, dtype=float)
+    v = np.append(v, v[-1]) if len(v) else v
+    return x, v
+
+
+def _layout(fig: go.Figure, *, height: int, title: str | None = None, tz: str | None = None) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+        font=_FONT,
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)) if title else None,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        hovermode="x unified",
+        plot_bgcolor="white",
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee", zeroline=False, linecolor="#cccccc")
+    fig.update_yaxes(gridcolor="#eeeeee", zerolinecolor="#999999", linecolor="#cccccc")
+    if tz:
+        fig.update_xaxes(title_text=f"local time ({tz})", row=None)
+    return fig
+
+
+def _step_minutes(result) -> int:
+    return int(result.scenario.grid.step_minutes)
+
+
+def site_power(result, *, baseline: bool = True) -> go.Figure:
+    """Power balance of the site over time, with the import limit and the price.
+
+    Above zero, where the site's power comes from (grid import, PV used, V2G
+    discharge, and the PV that was curtailed, hatched); below zero, where it
+    goes (base load, EV charging, grid export). The two stacks are equal in
+    every step. The import limit is a dashed line; the import price is on the
+    right axis; the uncontrolled baseline's grid import a dotted line.
+    """
+    sc = result.scenario
+    site = result.site
+    step = _step_minutes(result)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+
+    def area(col_values, name, color, group, pattern=None, legendrank=None):
+        x, y = _steps(site.index, step, col_values)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name=name,
+                mode="lines",
+                line=dict(width=0.5, color=color, shape="hv"),
+                fillcolor=color,
+                fillpattern=pattern,
+                stackgroup=group,
+                hovertemplate="%{y:,.1f} kW",
+                legendrank=legendrank,
+            ),
+            secondary_y=False,
+        )
+
+    pv_curtailed = (site["pv_kw"] - site["pv_used_kw"]).clip(lower=0)
+    area(site["grid_import_kw"], "Grid import", COLORS["grid_import"], "supply", legendrank=1)
+    if site["pv_kw"].max() > 0:
+        area(site["pv_used_kw"], "PV used", COLORS["pv_used"], "supply", legendrank=2)
+    if site["ev_discharge_kw"].max() > 0:
+        area(site["ev_discharge_kw"], "V2G discharge", COLORS["v2g"], "supply", legendrank=3)
+    if pv_curtailed.max() > 1e-6:
+        area(
+            pv_curtailed,
+            "PV curtailed (not used)",
+            COLORS["pv_curtailed"],
+            "supply",
+            pattern=dict(shape="/", fgcolor="#c99a00", size=6),
+            legendrank=4,
+        )
+    area(-site["base_load_kw"], "Base load", COLORS["base_load"], "use", legendrank=5)
+    area(-site["ev_charge_kw"], "EV charging", COLORS["ev_charge"], "use", legendrank=6)
+    if site["grid_export_kw"].max() > 0:
+        area(-site["grid_export_kw"], "Grid export", COLORS["grid_export"], "use", legendrank=7)
+
+    if baseline and result.baseline_site is not None:
+        x, y = _steps(result.baseline_site.index, step, result.baseline_site["grid_import_kw"])
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name="Grid import, uncontrolled",
+                mode="lines",
+                line=dict(color=COLORS["baseline"], width=1.5, dash="dot", shape="hv"),
+                hovertemplate="%{y:,.1f} kW",
+                legendrank=8,
+            ),
+            secondary_y=False,
+        )
+    x_end = _steps(site.index, step, site["grid_import_kw"])[0]
+    if math.isfinite(sc.import_limit_kw):
+        fig.add_trace(
+            go.Scatter(
+                x=[x_end[0], x_end[-1]],
+                y=[sc.import_limit_kw] * 2,
+                name=f"Import limit {sc.import_limit_kw:,.0f} kW",
+                mode="lines",
+                line=dict(color=COLORS["limit"], width=2, dash="dash"),
+                hoverinfo="skip",
+                legendrank=9,
+            ),
+            secondary_y=False,
+        )
+    x, y = _steps(site.index, step, site["import_price"])
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            name="Import price (right axis)",
+            mode="lines",
+            line=dict(color=COLORS["price"], width=1.5, shape="hv"),
+            hovertemplate="%{y:.4f} per kWh",
+            legendrank=10,
+        ),
+        secondary_y=True,
+    )
+    if site["export_price"].abs().max() > 0 and site["grid_export_kw"].max() > 0:
+        x, y = _steps(site.index, step, site["export_price"])
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name="Export price (right axis)",
+                mode="lines",
+                line=dict(color=COLORS["export_price"], width=1.2, dash="dot", shape="hv"),
+                hovertemplate="%{y:.4f} per kWh",
+                legendrank=11,
+            ),
+            secondary_y=True,
+        )
+    _layout(fig, height=470, tz=sc.timezone)
+    fig.update_layout(legend=dict(traceorder="normal"))
+    fig.update_yaxes(title_text="power [kW]", secondary_y=False)
+    fig.update_yaxes(title_text="price per kWh", secondary_y=True, showgrid=False, rangemode="tozero", tickformat=".2f")
+    for text, y, anchor in (("▲ supply to the site", 1.0, "top"), ("▼ use on the site", 0.0, "bottom")):
+        fig.add_annotation(
+            text=text,
+            xref="paper",
+            yref="paper",
+            x=0.005,
+            y=y,
+            xanchor="left",
+            yanchor=anchor,
+            showarrow=False,
+            font=dict(size=12, color="#555555"),
+            bgcolor="rgba(255,255,255,0.7)",
+        )
+    return fig
+
+
+def _stretches(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start and end (exclusive) of each run of True."""
+    out, start = [], None
+    for i, m in enumerate(mask):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            out.append((start, i))
+            start = None
+    if start is not None:
+        out.append((start, len(mask)))
+    return out
+
+
+def soc(result, vehicle_ids, *, baseline: bool = True) -> go.Figure:
+    """State of charge of some vehicles over time, one panel each.
+
+    A line per vehicle (SoC at the end of each step, in % of its battery),
+    shaded where it is away on a trip or plugged in for a session, and a marker
+    for each requirement (departure, session end, final SoC) at the SoC it
+    needs; a red cross where the plan falls short of it.
+    """
+    sc = result.scenario
+    vehicle_ids = list(vehicle_ids)
+    n = max(len(vehicle_ids), 1)
+    titles = []
+    for vid in vehicle_ids:
+        v = sc.vehicles.loc[vid]
+        model = v.get("model", "") if "model" in sc.vehicles.columns else ""
+        v2g = ", V2G" if v["max_discharge_kw"] > 0 else ""
+        titles.append(
+            f"<b>{vid}</b>  {model} {v['battery_kwh']:g} kWh, {v['max_charge_kw']:g} kW{v2g}".replace("  ", " ")
+        )
+    height = 90 + 190 * n
+    fig = make_subplots(
+        rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.3, 48 / height), subplot_titles=titles or None
+    )
+    step = pd.Timedelta(minutes=_step_minutes(result))
+    x0, x1 = _local(sc.grid.index)[0], _local(sc.grid.index)[-1] + step
+    legend_shown: set[str] = set()
+
+    def once(name: str) -> bool:
+        first = name not in legend_shown
+        legend_shown.add(name)
+        return first
+
+    for row, vid in enumerate(vehicle_ids, start=1):
+        battery = float(sc.vehicles.at[vid, "battery_kwh"])
+        g = result.schedule[result.schedule["vehicle_id"] == vid]
+        t_end = _local(pd.DatetimeIndex(g["time"])) + step
+        # shading: trips (away) and sessions (plugged in)
+        for kind, table, a, b, color in (
+            ("On a trip", sc.trips, "departure", "arrival", "rgba(120, 120, 120, 0.16)"),
+            ("Plugged in (session)", sc.sessions, "arrival", "departure", "rgba(42, 157, 143, 0.12)"),
+        ):
+            ev = table[table["vehicle_id"] == vid]
+            for _, r in ev.iterrows():
+                s = max(_local(pd.DatetimeIndex([r[a]]))[0], x0)
+                e = min(_local(pd.DatetimeIndex([r[b]]))[0], x1)
+                if e <= s:
+                    continue
+                fig.add_trace(
+                    go.Scatter(
+                        x=[s, s, e, e, s],
+                        y=[0, 100, 100, 0, 0],
+                        fill="toself",
+                        fillcolor=color,
+                        line=dict(width=0),
+                        mode="lines",
+                        name=kind,
+                        legendgroup=kind,
+                        showlegend=once(kind),
+                        hoverinfo="text",
+                        text=f"{kind.lower()} {r[a]:%H:%M}–{r[b]:%H:%M}",
+                    ),
+                    row=row,
+                    col=1,
+                )
+        # the plan's SoC, and the uncontrolled one
+        pct = 100.0 * g["soc_kwh"].to_numpy(dtype=float) / battery
+        fig.add_trace(
+            go.Scatter(
+                x=t_end,
+                y=pct,
+                name="SoC, optimized",
+                legendgroup="soc",
+                showlegend=once("soc"),
+                mode="lines",
+                line=dict(color=COLORS["ev_charge"], width=2.2),
+                hovertemplate=f"{vid}: %{{y:.1f}}%",
+                connectgaps=False,
+            ),
+            row=row,
+            col=1,
+        )
+        if baseline and result.baseline_schedule is not None:
+            bg = result.baseline_schedule[result.baseline_schedule["vehicle_id"] == vid]
+            fig.add_trace(
+                go.Scatter(
+                    x=_local(pd.DatetimeIndex(bg["time"])) + step,
+                    y=100.0 * bg["soc_kwh"].to_numpy(dtype=float) / battery,
+                    name="SoC, uncontrolled",
+                    legendgroup="base",
+                    showlegend=once("base"),
+                    mode="lines",
+                    line=dict(color="#888888", width=1.2, dash="dot"),
+                    hovertemplate=f"{vid} uncontrolled: %{{y:.1f}}%",
+                ),
+                row=row,
+                col=1,
+            )
+        # requirements
+        req = result.unmet[result.unmet["vehicle_id"] == vid]
+        if len(req):
+            short = req["unmet_kwh"].to_numpy(dtype=float) > 1e-6
+            for mask, name, symbol, color in (
+                (~short, "Requirement met", "triangle-up", COLORS["requirement"]),
+                (short, "Requirement not met", "x", COLORS["unmet"]),
+            ):
+                if not mask.any():
+                    continue
+                r = req[mask]
+                fig.add_trace(
+                    go.Scatter(
+                        x=_local(pd.DatetimeIndex(r["boundary_time"])),
+                        y=100.0 * r["required_kwh"].to_numpy(dtype=float) / battery,
+                        name=name,
+                        legendgroup=name,
+                        showlegend=once(name),
+                        mode="markers",
+                        marker=dict(symbol=symbol, size=11, color=color, line=dict(width=1, color="white")),
+                        customdata=np.stack([r["kind"].astype(str), r["event_id"].astype(str), r["unmet_kwh"]], axis=1),
+                        hovertemplate="needs %{y:.0f}% (%{customdata[0]} %{customdata[1]}), short %{customdata[2]:.1f} kWh<extra></extra>",
+                    ),
+                    row=row,
+                    col=1,
+                )
+        fig.update_yaxes(range=[0, 105], title_text="SoC %", row=row, col=1, ticksuffix="")
+    _layout(fig, height=height, tz=None)
+    fig.update_xaxes(range=[x0, x1])
+    fig.update_xaxes(title_text=f"local time ({sc.timezone})", row=n, col=1)
+    fig.update_annotations(font=dict(size=13), x=0, xanchor="left")
+    fig.update_layout(legend=dict(y=1.0 + 36 / height), margin=dict(t=70), hovermode="closest")
+    return fig
+
+
+def charging_heatmap(result) -> go.Figure:
+    """Vehicle × time map of power: charging positive, V2G discharge negative, grey while away."""
+    sc = result.scenario
+    sched = result.schedule
+    ids = list(dict.fromkeys(sched["vehicle_id"]))
+    net = (sched["charge_kw"] - sched["discharge_kw"]).where(sched["plugged_in"].astype(bool))
+    z = net.to_numpy(dtype=float).reshape(len(ids), -1)
+    x = _local(sc.grid.index)
+    zmax = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    zmax = zmax or 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x,
+            y=ids,
+            zmin=-zmax,
+            zmax=zmax,
+            zmid=0,
+            colorscale=[[0.0, COLORS["v2g"]], [0.5, "#ffffff"], [1.0, COLORS["ev_charge"]]],
+            colorbar=dict(title=dict(text="kW<br>+ charge<br>− discharge"), thickness=14),
+            hovertemplate="%{y}<br>%{x|%H:%M}: %{z:.1f} kW<extra></extra>",
+            xgap=0,
+            ygap=1,
+        )
+    )
+    _layout(fig, height=110 + 18 * len(ids), tz=sc.timezone)
+    fig.update_layout(plot_bgcolor="#d9d9d9", hovermode="closest")
+    fig.update_yaxes(autorange="reversed", title_text=None, showgrid=False, type="category")
+    fig.update_xaxes(showgrid=False)
+    return fig
+
+
+def inputs(sc) -> go.Figure:
+    """What the scenario brings: base load and available PV [kW], import and export price."""
+    s = sc.series
+    step = sc.grid.step_minutes
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x, y = _steps(s.index, step, s["base_load_kw"])
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            name="Base load",
+            mode="lines",
+            line=dict(color=COLORS["base_load"], width=2, shape="hv"),
+            fill="tozeroy",
+            fillcolor="rgba(163, 172, 182, 0.3)",
+            hovertemplate="%{y:,.1f} kW",
+        ),
+        secondary_y=False,
+    )
+    if s["pv_kw"].max() > 0:
+        x, y = _steps(s.index, step, s["pv_kw"])
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name="PV available",
+                mode="lines",
+                line=dict(color=COLORS["pv_used"], width=2, shape="hv"),
+                fill="tozeroy",
+                fillcolor="rgba(242, 183, 1, 0.25)",
+                hovertemplate="%{y:,.1f} kW",
+            ),
+            secondary_y=False,
+        )
+    if math.isfinite(sc.import_limit_kw):
+        fig.add_trace(
+            go.Scatter(
+                x=[x[0], x[-1]],
+                y=[sc.import_limit_kw] * 2,
+                name=f"Import limit {sc.import_limit_kw:,.0f} kW",
+                mode="lines",
+                line=dict(color=COLORS["limit"], width=2, dash="dash"),
+                hoverinfo="skip",
+            ),
+            secondary_y=False,
+        )
+    for col, name, color, dash in (
+        ("import_price", "Import price (right axis)", COLORS["price"], None),
+        ("export_price", "Export price (right axis)", COLORS["export_price"], "dot"),
+    ):
+        if col == "export_price" and s[col].abs().max() == 0:
+            continue
+        x, y = _steps(s.index, step, s[col])
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name=name,
+                mode="lines",
+                line=dict(color=color, width=1.5, dash=dash, shape="hv"),
+                hovertemplate="%{y:.4f} per kWh",
+            ),
+            secondary_y=True,
+        )
+    _layout(fig, height=340, tz=sc.timezone)
+    fig.update_layout(legend=dict(traceorder="normal"))
+    fig.update_yaxes(title_text="power [kW]", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title_text="price per kWh", secondary_y=True, showgrid=False, rangemode="tozero", tickformat=".2f")
+    return fig
+
+
+def import_overlay(runs) -> go.Figure:
+    """Grid import of several runs on one time axis, each with its import limit.
+
+    Parameters
+    ----------
+    runs : sequence of (label, site DataFrame, step_minutes, import_limit_kw)
+        When the runs start at different times, the axis is hours since start.
+    """
+    runs = list(runs)
+    starts = {pd.Timestamp(site.index[0]) for _, site, _, _ in runs}
+    same_start = len(starts) == 1
+    fig = go.Figure()
+    limits_drawn: set[float] = set()
+    for i, (label, site, step, limit) in enumerate(runs):
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        x, y = _steps(site.index, step, site["grid_import_kw"])
+        if not same_start:
+            x = (x - x[0]) / pd.Timedelta(hours=1)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name=label,
+                mode="lines",
+                line=dict(color=color, width=2, shape="hv"),
+                hovertemplate="%{y:,.1f} kW",
+            )
+        )
+        if math.isfinite(limit) and limit not in limits_drawn:
+            limits_drawn.add(limit)
+            fig.add_trace(
+                go.Scatter(
+                    x=[x[0], x[-1]],
+                    y=[limit] * 2,
+                    name=f"import limit {limit:,.0f} kW ({label})",
+                    mode="lines",
+                    line=dict(color=color, width=1.5, dash="dash"),
+                    hoverinfo="skip",
+                )
+            )
+    _layout(fig, height=420)
+    fig.update_yaxes(title_text="grid import [kW]", rangemode="tozero")
+    fig.update_xaxes(title_text="local time" if same_start else "hours since start")
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, yanchor="top"))
+    return fig
+
+
+def cost_bars(summaries: dict[str, dict], *, baseline_of: str | None = None) -> go.Figure:
+    """Cost parts of several runs as stacked bars (and, optionally, one run's uncontrolled baseline)."""
+    labels = list(summaries)
+    rows = dict(summaries)
+    if baseline_of is not None and "baseline" in summaries[baseline_of]:
+        rows = {f"{baseline_of}: uncontrolled": summaries[baseline_of]["baseline"], **rows}
+        labels = list(rows)
+    fig = go.Figure()
+    parts = [k for k in KPIS if k.unit == "cost" and k.key != "total_cost"]
+    colors = {
+        "energy_cost": COLORS["grid_import"],
+        "demand_charge_cost": "#e76f51",
+        "degradation_cost": COLORS["v2g"],
+        "unmet_energy_cost": COLORS["unmet"],
+    }
+    for k in parts:
+        fig.add_trace(
+            go.Bar(
+                y=labels,
+                x=[kpi_value(rows[lb], k.key) or 0.0 for lb in labels],
+                name=k.label,
+                orientation="h",
+                marker_color=colors.get(k.key),
+                hovertemplate=f"{k.label}: %{{x:,.2f}}<extra></extra>",
+            )
+        )
+    totals = [kpi_value(rows[lb], "total_cost") or 0.0 for lb in labels]
+    fig.add_trace(
+        go.Scatter(
+            y=labels,
+            x=totals,
+            mode="text",
+            text=[f"  {fmt_value(KPIS[0], t)}" for t in totals],
+            textposition="middle right",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    _layout(fig, height=120 + 48 * len(labels))
+    fig.update_layout(barmode="relative", hovermode="closest")
+    fig.update_yaxes(autorange="reversed")
+    top = max([t for t in totals if t > 0], default=1.0)
+    low = min([0.0] + [kpi_value(rows[lb], k.key) or 0.0 for lb in labels for k in parts])
+    fig.update_xaxes(title_text="cost (scenario currency)", range=[low * 1.05, top * 1.18])
+    return fig

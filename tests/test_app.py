@@ -1,0 +1,203 @@
+"""The Streamlit app, driven by streamlit.testing.v1.AppTest (no browser).
+
+Every page renders for every shipped scenario, before and after a run; a widget
+changes the KPIs; broken uploads and bad edits show gridopt's message, never a
+traceback. Solves use a short time limit and are cached across tests (the cache
+is per process, keyed on the scenario's content).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import gridopt
+from gridopt.io.save import scenario_zip
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+STEMS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
+TIME_LIMIT_S = 5.0
+COMPARE = "gridopt/ui/pages/compare.py"
+PLAN = "gridopt/ui/pages/plan.py"
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def choose(at: AppTest, stem: str) -> AppTest:
+    at.selectbox(key="source").set_value(f"ready:{stem}").run()
+    at.number_input(key=f"edit:ready:{stem}:time_limit_s").set_value(TIME_LIMIT_S).run()
+    return ok(at)
+
+
+def run(at: AppTest) -> AppTest:
+    at.button(key="run").click().run()
+    return ok(at)
+
+
+def metric(at: AppTest, label: str) -> float:
+    m = next(m for m in at.metric if m.label == label)
+    return float(m.value.replace(",", ""))
+
+
+def charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_every_page_renders_for_every_scenario(stem):
+    sc = gridopt.load_scenario(ROOT / "scenarios" / f"{stem}.yaml")
+    at = choose(new_app(), stem)
+    assert at.title[0].value == sc.name
+    assert charts(at) == 1  # the input data, before any run
+    assert not at.metric
+
+    run(at)
+    assert len(at.metric) == 10
+    status = texts(at.success) + texts(at.warning)
+    assert "Run #1." in status
+    assert charts(at) == 4  # site power, SoC, heatmap, input data
+    assert [b.label for b in at.download_button] == ["schedule.csv", "site.csv", "summary.json", "Scenario (.zip)"]
+    assert metric(at, "Total cost") > 0
+
+    ok(at.switch_page(COMPARE).run())
+    assert at.title[0].value == "Compare runs"
+    assert "Run at least two plans" in texts(at.info)
+
+    ok(at.switch_page(PLAN).run())  # back: the edits and the run are still there
+    assert at.number_input(key=f"edit:ready:{stem}:time_limit_s").value == TIME_LIMIT_S
+    assert len(at.metric) == 10
+
+
+def test_changing_the_import_limit_changes_the_kpis_and_runs_compare():
+    at = choose(new_app(), "workplace_acn")
+    run(at)
+    peak, cost = metric(at, "Peak import [kW]"), metric(at, "Total cost")
+    assert peak > 150
+
+    at.number_input(key="edit:ready:workplace_acn:import_limit_kw").set_value(140.0).run()
+    ok(at)
+    assert "import limit 140 kW" in texts(at.markdown)
+    assert "The inputs changed since run #1" in texts(at.info)
+    run(at)
+    assert metric(at, "Peak import [kW]") <= 140.0 + 1e-6
+    assert metric(at, "Total cost") != cost
+    assert "Run #2." in texts(at.success) + texts(at.warning)
+
+    ok(at.switch_page(COMPARE).run())
+    assert len(at.dataframe) == 1 and charts(at) == 2
+    assert at.multiselect(key="cmp_runs").value == [
+        "#1 workplace-acn: time limit 5 s",
+        "#2 workplace-acn: import limit 140 kW, time limit 5 s",
+    ]
+
+
+def test_an_import_limit_below_the_base_load_explains_why_there_is_no_plan():
+    at = choose(new_app(), "workplace_acn")
+    at.number_input(key="edit:ready:workplace_acn:import_limit_kw").set_value(120.0).run()
+    run(at)
+    errors = texts(at.error)
+    assert "No plan can keep to the site's import limit." in errors
+    assert "base load 134.6 kW" in errors  # gridopt's own diagnosis, naming the step and the figures
+    assert not at.metric
+
+
+def _zip_with(sc, edit) -> bytes:
+    """The zip of ``sc`` with ``edit(name, bytes) -> bytes`` applied to every entry."""
+    src = zipfile.ZipFile(io.BytesIO(scenario_zip(sc)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name in src.namelist():
+            z.writestr(name, edit(name, src.read(name)))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def acn():
+    return gridopt.load_scenario(ROOT / "scenarios" / "workplace_acn.yaml")
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="upload_file").upload(name, data, "application/zip").run()
+    return ok(at)
+
+
+def test_a_broken_upload_shows_gridopts_message_not_a_traceback(acn):
+    def bad_number(name, data):
+        if name.endswith("vehicles.csv"):
+            lines = data.decode().splitlines()
+            lines[2] = lines[2].replace("58.0", "fifty-eight", 1)
+            return ("\n".join(lines) + "\n").encode()
+        return data
+
+    at = upload(new_app(), "broken.zip", _zip_with(acn, bad_number))
+    errors = texts(at.error)
+    assert "Your upload broken.zip was not loaded." in errors
+    assert "vehicles.csv line 3: 'battery_kwh' = 'fifty-eight' is not a number" in errors
+    assert at.selectbox(key="source").value == "ready:depot_bus_v2g"  # still the scenario it had
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.zip", b"just text", "notes.zip: not a zip file"),
+        ("escape.zip", None, "points outside"),
+        ("yaml.zip", None, "points outside the scenario's folder"),
+    ],
+)
+def test_unsafe_uploads_are_refused_with_a_message(acn, name, data, message):
+    if name == "escape.zip":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("s.yaml", "name: x\n")
+            z.writestr("../../../tmp/evil.csv", "x\n")
+        data = buf.getvalue()
+    elif name == "yaml.zip":
+        data = _zip_with(
+            acn, lambda n, d: d.replace(b"data/vehicles.csv", b"../../../etc/passwd") if n.endswith(".yaml") else d
+        )
+    at = upload(new_app(), name, data)
+    assert message in texts(at.error)
+
+
+def test_a_good_upload_becomes_the_scenario(acn):
+    renamed = _zip_with(
+        acn, lambda n, d: d.replace(b"name: workplace-acn", b"name: my-car-park") if n.endswith(".yaml") else d
+    )
+    at = upload(new_app(), "mine.zip", renamed)
+    assert at.selectbox(key="source").value.startswith("upload:")
+    assert at.title[0].value == "my-car-park"
+    assert not at.error
+
+
+def test_a_bad_edit_shows_the_message_and_blocks_the_run():
+    at = choose(new_app(), "depot_bus_v2g")
+    at.number_input(key="edit:ready:depot_bus_v2g:horizon_hours").set_value(48.0).run()
+    ok(at)
+    assert "This edit cannot be used." in texts(at.error) and "timeseries.csv" in texts(at.error)
+    assert at.button(key="run").disabled
+
+
+def test_a_tou_table_that_does_not_parse_names_its_line():
+    at = choose(new_app(), "pv_tight_grid")
+    at.radio(key="edit:ready:pv_tight_grid:import_mode").set_value("Time-of-use table").run()
+    ok(at)
+    at.text_area(key="edit:ready:pv_tight_grid:import_tou").set_value("00:00 0.12\n25:00 0.30").run()
+    ok(at)
+    assert "Time-of-use table line 2: '25:00' is not a time of day" in texts(at.error)
+    assert at.button(key="run").disabled

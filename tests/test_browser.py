@@ -1,0 +1,197 @@
+"""End to end in a real browser: `streamlit run app.py` on 127.0.0.1, driven by Playwright.
+
+Uses Debian's Chromium (``/usr/bin/chromium``; Playwright's own browser download
+is not used). Outside CI the test is skipped when Chromium or Playwright is
+missing; with ``CI=true`` it fails instead, so CI always runs it (``.ci/run``
+installs Chromium). Screenshots go to ``tests/artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import gridopt
+from gridopt.io.save import scenario_zip
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = os.environ.get("GRIDOPT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _require(ok: bool, why: str) -> None:
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"{why} (CI=true: the browser test must run)")
+        pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """The app served by `streamlit run app.py` on a free local port; stopped afterwards."""
+    port = _free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start (exit {proc.poll()}); see {ARTIFACTS / 'streamlit.log'}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    _require(Path(CHROMIUM).is_file(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _require(False, "the playwright package is not installed (pip install -e '.[test]')")
+    expect.set_options(timeout=30_000)  # the first page load imports gridopt and reads the scenarios
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1440, "height": 2400})
+        pg.set_default_timeout(60_000)
+        pg.goto(app_url)
+        yield pg
+        browser.close()
+
+
+def _broken_zip() -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(scenario_zip(gridopt.load_scenario(ROOT / "scenarios" / "workplace_acn.yaml"))))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("sessions.csv"):
+                data = data.replace(b"2019-10-02T08:14:00-07:00", b"yesterday morning", 1)
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_pick_a_scenario_run_it_and_see_charts_and_kpis(page):
+    from playwright.sync_api import expect
+
+    run = page.get_by_role("button", name="Run optimization")
+    expect(run).to_be_enabled(timeout=60_000)
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="workplace-acn").click()
+    expect(page.locator("h1").first).to_have_text("workplace-acn")
+
+    run.click()
+    expect(page.get_by_text(re.compile(r"Run #1\. Optimal plan"))).to_be_visible(timeout=120_000)
+
+    metrics = page.locator('[data-testid="stMetric"]')
+    expect(metrics).to_have_count(10)
+    total = metrics.filter(has_text="Total cost").locator('[data-testid="stMetricValue"]')
+    assert re.fullmatch(r"[\d,]+\.\d\d", total.inner_text().strip())
+    peak = metrics.filter(has_text="Peak import [kW]").locator('[data-testid="stMetricValue"]')
+    assert 0 < float(peak.inner_text().replace(",", "")) <= 300  # within the site's import limit
+
+    site_chart = page.locator('[data-testid="stPlotlyChart"]').first
+    expect(site_chart.locator(".main-svg").first).to_be_visible()
+    legend = site_chart.locator(".legendtext")
+    expect(legend.filter(has_text="Grid import")).to_have_count(1)
+    expect(legend.filter(has_text="EV charging")).to_have_count(1)
+    assert site_chart.locator("path.js-fill").count() >= 3  # the stacked areas are drawn
+    expect(page.get_by_role("button", name="schedule.csv")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)  # let plotly finish its transitions
+    page.screenshot(path=str(ARTIFACTS / "app-results.png"))
+
+    page.get_by_role("tab", name="Charging heatmap").click()
+    expect(page.locator('[data-testid="stPlotlyChart"] .heatmaplayer').first).to_be_attached()
+
+    # a second run with a tighter connection, then both side by side
+    limit = page.get_by_role("spinbutton", name="Import limit [kW]")
+    limit.fill("140")
+    limit.press("Enter")
+    expect(page.get_by_text("import limit 140 kW")).to_be_visible()
+    run.click()
+    expect(page.get_by_text(re.compile(r"Run #2\. Optimal plan"))).to_be_visible(timeout=120_000)
+    assert float(peak.inner_text().replace(",", "")) <= 140
+    page.get_by_role("link", name="Compare runs").click()
+    expect(page.get_by_text("Key figures")).to_be_visible()
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts).to_have_count(2)
+    expect(charts.first.locator(".legendtext").filter(has_text=re.compile(r"^import limit 140 kW \("))).to_have_count(1)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "app-compare.png"))
+
+
+def test_a_broken_upload_shows_the_message_in_the_page(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Plan", exact=True).click()
+    page.get_by_text("Upload your own scenario").click()
+    page.locator('[data-testid="stSidebar"] input[type="file"]').first.set_input_files(
+        files=[{"name": "broken.zip", "mimeType": "application/zip", "buffer": _broken_zip()}]
+    )
+    alert = page.get_by_text(re.compile(r"sessions\.csv line 3: 'arrival' = 'yesterday morning' is not a time"))
+    expect(alert).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "app-upload-error.png"))
