@@ -252,8 +252,10 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
     def done(values, rep):
         return FastSolution(values, mm, rep, build_s, len(mm.binary), mm.n_cols, mm.n_rows, stages)
 
-    # 1. the LP bound
+    # 1. the LP bound (without scaling: the model is well scaled already, and HiGHS's
+    #    scaling doubled the time of the same iterations on large fleets; benchmarks/)
     h = _highs()
+    h.setOptionValue("simplex_scale_strategy", 0)
     _pass(h, lp, integral=False)
     _run(h, deadline - time.perf_counter())
     st = h.getModelStatus()
