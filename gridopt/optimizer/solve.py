@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -88,15 +89,28 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions | None = None, *, tee
     opt = SolverFactory("highs")
     version = ".".join(str(x) for x in opt.version())
     t0 = time.perf_counter()
-    res = opt.solve(
-        model,
-        tee=tee,
-        time_limit=float(options.time_limit_s),
-        rel_gap=g / (1.0 + g),
-        abs_gap=g,
-        load_solutions=False,
-        raise_exception_on_nonoptimal_result=False,
-    )
+    # HiGHS can overrun its own time limit (e.g. in the root node): cancel it from outside
+    # shortly after. Pyomo keeps the highspy object on the solver instance while it runs.
+    def cancel():
+        model_h = getattr(opt, "_solver_model", None)
+        if model_h is not None and hasattr(model_h, "cancelSolve"):
+            model_h.cancelSolve()
+
+    watchdog = threading.Timer(float(options.time_limit_s) + 1.0, cancel)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        res = opt.solve(
+            model,
+            tee=tee,
+            time_limit=float(options.time_limit_s),
+            rel_gap=g / (1.0 + g),
+            abs_gap=g,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+        )
+    finally:
+        watchdog.cancel()
     seconds = time.perf_counter() - t0
     tc = res.termination_condition
     has_solution = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
