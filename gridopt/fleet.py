@@ -86,7 +86,7 @@ def _by_vehicle(df: pd.DataFrame, vids: list, time_col: str) -> dict[int, np.nda
     order = np.lexsort((df[time_col].to_numpy(), vi))
     vi_sorted = vi[order]
     cuts = np.flatnonzero(np.diff(vi_sorted)) + 1
-    return {int(vi_sorted[g[0]]): g for g in np.split(order, cuts)} if len(order) else {}
+    return {int(vi[g[0]]): g for g in np.split(order, cuts)} if len(order) else {}
 
 
 def build_fleet_plan(sc: Scenario) -> FleetPlan:

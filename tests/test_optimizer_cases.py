@@ -436,3 +436,22 @@ def test_uncurtailable_pv_above_the_export_limit_is_explained(tmp_path):
     with pytest.raises(gridopt.InfeasibleError, match="export limit of 10 kW") as err:
         gridopt.optimize(gridopt.load_scenario(path))
     assert at(1) in str(err.value)
+
+
+def test_sessions_of_a_vehicle_need_not_be_consecutive_rows(tmp_path):
+    """Sessions listed A, B, A: each vehicle keeps its own sessions. A: two visits of 10 kWh need each
+    in hours 0 and 2 (price 0.1 and 0.3); B: 10 kWh in hour 1 (0.2). Cost 1.0 + 2.0 + 3.0 = 6.0."""
+    sessions = [
+        {"vehicle_id": "A", "arrival": at(0), "departure": at(1), "arrival_soc": 0.2, "target_soc": 0.4, "session_id": "a1"},
+        {"vehicle_id": "B", "arrival": at(1), "departure": at(2), "arrival_soc": 0.2, "target_soc": 0.4, "session_id": "b1"},
+        {"vehicle_id": "A", "arrival": at(2), "departure": at(3), "arrival_soc": 0.2, "target_soc": 0.4, "session_id": "a2"},
+    ]
+    _, res = run(
+        tmp_path,
+        vehicles=[car("A", initial_soc=None), car("B", initial_soc=None)],
+        sessions=sessions,
+        timeseries=ts([0.1, 0.2, 0.3, 0.4]),
+    )
+    assert res.summary["total_cost"] == pytest.approx(6.0, abs=1e-6)
+    assert powers(res, "A") == pytest.approx([10, 0, 10, 0], abs=1e-6)
+    assert powers(res, "B") == pytest.approx([0, 10, 0, 0], abs=1e-6)

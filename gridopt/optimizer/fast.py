@@ -259,6 +259,13 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
     _pass(h, lp, integral=False)
     _run(h, deadline - time.perf_counter())
     st = h.getModelStatus()
+    if st == highspy.HighsModelStatus.kInfeasible:
+        # HiGHS's LP presolve has called feasible planning problems infeasible: confirm without it
+        h.setOptionValue("presolve", "off")
+        h.clearSolver()
+        _run(h, deadline - time.perf_counter())
+        st = h.getModelStatus()
+        h.setOptionValue("presolve", "choose")
     stages["lp_seconds"] = time.perf_counter() - t1
     if st == highspy.HighsModelStatus.kInfeasible:
         return done(None, report(Status.INFEASIBLE, math.nan, math.nan, "lp", "infeasible"))
