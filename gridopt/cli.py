@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     from .forecast import cli as forecast_cli
 
     forecast_cli.add_parser(sub)
+    from .simulate import cli as simulate_cli
+
+    simulate_cli.add_parser(sub)
     args = parser.parse_args(argv)
 
     from . import load_scenario, optimize, write_results
@@ -83,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "forecast":
             return forecast_cli.run(args)
+        if args.command == "simulate":
+            return simulate_cli.run(args)
         sc = load_scenario(args.scenario)
         for w in sc.warnings:
             print(f"warning: {w}", file=sys.stderr)

@@ -788,7 +788,11 @@ def build_all(shared: Path, out: Path) -> None:
 
 def generated_files(root: Path) -> list[Path]:
     files = [root / f"{s}.yaml" for s in SCENARIOS]
-    files += sorted(p for p in (root / "data").rglob("*") if p.is_file() and p.name != "README.md")
+    files += sorted(
+        p
+        for p in (root / "data").rglob("*")
+        if p.is_file() and p.name != "README.md" and not p.relative_to(root / "data").parts[0].startswith("simulate_")
+    )  # simulate_* folders are build_simulation.py's
     return files
 
 
