@@ -184,36 +184,40 @@ def _downloads(run: state.Run) -> None:
     res = run.result
     name = slug(run.scenario.name)
     c1, c2, c3, c4 = st.columns(4)
-    c1.download_button(
-        "schedule.csv",
-        schedule_csv(res.schedule),
-        file_name="schedule.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
-        width="stretch",
-        help="One row per vehicle and step: plugged in, charge and discharge power, SoC.",
-    )
-    c2.download_button(
-        "site.csv",
-        site_csv(res.site),
-        file_name="site.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
-        width="stretch",
-        help="One row per step: grid import and export, base load, PV, EV charging and discharging, prices.",
-    )
-    c3.download_button(
-        "summary.json",
-        summary_json(res.summary),
-        file_name="summary.json",
-        mime="application/json",
-        icon=":material/download:",
-        on_click="ignore",
-        width="stretch",
-        help="Status, costs, KPIs, the uncontrolled baseline and the savings against it.",
-    )
+    files = [
+        (
+            c1,
+            "schedule.csv",
+            schedule_csv(res.schedule),
+            "text/csv",
+            "One row per vehicle and step: plugged in, charge and discharge power, SoC.",
+        ),
+        (
+            c2,
+            "site.csv",
+            site_csv(res.site),
+            "text/csv",
+            "One row per step: grid import and export, base load, PV, EV charging and discharging, prices.",
+        ),
+        (
+            c3,
+            "summary.json",
+            summary_json(res.summary),
+            "application/json",
+            "Status, costs, KPIs, the uncontrolled baseline and the savings against it.",
+        ),
+    ]
+    for col, file_name, data, mime, help_text in files:
+        col.download_button(
+            file_name,
+            data,
+            file_name=file_name,
+            mime=mime,
+            icon=":material/download:",
+            on_click="ignore",
+            width="stretch",
+            help=help_text,
+        )
     c4.download_button(
         "Scenario (.zip)",
         _zip(run),
