@@ -59,8 +59,36 @@ def _print_summary(res, out_dir: str | None) -> None:
         p(f"  wrote {out_dir}/schedule.csv, site.csv, summary.json")
 
 
+def version_text() -> str:
+    """``'gridopt 0.1.0 (HiGHS 1.16.0 through highspy 1.16.0, Python 3.11.2)'``."""
+    from importlib import metadata
+
+    from .optimizer.highs import highs_version, highspy_version
+
+    try:
+        own = metadata.version("gridopt")
+    except metadata.PackageNotFoundError:
+        own = "(not installed)"
+    py = ".".join(str(x) for x in sys.version_info[:3])
+    return f"gridopt {own} (HiGHS {highs_version()} through highspy {highspy_version()}, Python {py})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` and exit 0 (the solver is looked up only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gridopt", description="Optimal EV charging and V2G schedules.")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the versions of gridopt, its solver and Python, and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="optimize a scenario and write schedule.csv, site.csv, summary.json")
     run.add_argument("scenario", help="scenario YAML")

@@ -80,7 +80,7 @@ def horizon_parser() -> argparse.ArgumentParser:
 def sessions_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridopt forecast sessions",
-        description="Predict departure and energy [kWh] of sessions known at plug-in, with 10/90 %% quantiles.",
+        description="Predict departure and energy [kWh] of sessions known at plug-in, with 10/90 % quantiles.",
     )
     p.add_argument("--history", nargs="+", required=True, help="session history files to learn from")
     p.add_argument(
@@ -98,7 +98,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridopt forecast evaluate",
         description="Score per-session forecasts on a held-out period against the drivers' estimates and "
-        "a historical average (MAE, pinball loss of q10/q90, 10-90 %% coverage).",
+        "a historical average (MAE, pinball loss of q10/q90, 10-90 % coverage).",
     )
     p.add_argument("--history", nargs="+", required=True, help="training session files")
     p.add_argument("--test", nargs="+", required=True, help="held-out session files (with outcomes)")

@@ -25,7 +25,6 @@ cancels the solve shortly after it (HiGHS can overshoot during the root).
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, SolverOptions
+from .highs import highs_version, new_highs, run_until
 from .matrix import MatrixModel, build_matrix
 from .solve import SolveReport, Status, relative_gap
 
@@ -41,8 +41,6 @@ from .solve import SolveReport, Status, relative_gap
 POWER_TOL = 1e-6
 #: Largest model (columns) whose branch and bound gets our plan as a start (with presolve off).
 START_MAX_COLUMNS = 50_000
-#: Extra seconds granted to HiGHS beyond its own limit before the watchdog cancels.
-WATCHDOG_GRACE_S = 0.5
 
 
 @dataclass
@@ -60,8 +58,7 @@ class FastSolution:
 
 
 def _highs(threads: int | None = None) -> highspy.Highs:
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     if threads:
         h.setOptionValue("threads", int(threads))
     return h
@@ -94,14 +91,7 @@ def _inf(a: np.ndarray) -> np.ndarray:
 
 def _run(h: highspy.Highs, seconds: float) -> None:
     """Run with HiGHS's own time limit and a watchdog that cancels a little after it."""
-    h.setOptionValue("time_limit", max(0.01, float(seconds)))
-    timer = threading.Timer(max(0.01, seconds) + WATCHDOG_GRACE_S, h.cancelSolve)
-    timer.daemon = True
-    timer.start()
-    try:
-        h.run()
-    finally:
-        timer.cancel()
+    run_until(h, seconds)
 
 
 def transfer(src: MatrixModel, dst: MatrixModel, x: np.ndarray) -> np.ndarray:
@@ -233,8 +223,7 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
     target = options.mip_rel_gap
     stages: dict = {}
     t1 = time.perf_counter()
-    v = highspy.Highs()
-    version = f"{v.versionMajor()}.{v.versionMinor()}.{v.versionPatch()}"
+    version = highs_version()
 
     def report(status, obj, bound, method, term):
         return SolveReport(

@@ -84,26 +84,34 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions | None = None, *, tee
     from pyomo.contrib.solver.common.factory import SolverFactory
     from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
+    from .highs import WATCHDOG_GRACE_S, silence_banner, timer_interval
+
     options = options or SolverOptions()
     g = float(options.mip_rel_gap)
+    time_limit_s = timer_interval(options.time_limit_s)
+    silence_banner()
     opt = SolverFactory("highs")
     version = ".".join(str(x) for x in opt.version())
     t0 = time.perf_counter()
+
     # HiGHS can overrun its own time limit (e.g. in the root node): cancel it from outside
-    # shortly after. Pyomo keeps the highspy object on the solver instance while it runs.
+    # shortly after. Pyomo keeps the highspy object on the solver instance while it runs;
+    # highspy's cancelSolve() only acts with its user-interrupt callbacks on.
     def cancel():
         model_h = getattr(opt, "_solver_model", None)
         if model_h is not None and hasattr(model_h, "cancelSolve"):
+            if hasattr(model_h, "HandleUserInterrupt"):
+                model_h.HandleUserInterrupt = True
             model_h.cancelSolve()
 
-    watchdog = threading.Timer(float(options.time_limit_s) + 1.0, cancel)
+    watchdog = threading.Timer(timer_interval(time_limit_s + WATCHDOG_GRACE_S + 0.7), cancel)
     watchdog.daemon = True
     watchdog.start()
     try:
         res = opt.solve(
             model,
             tee=tee,
-            time_limit=float(options.time_limit_s),
+            time_limit=time_limit_s,
             rel_gap=g / (1.0 + g),
             abs_gap=g,
             load_solutions=False,

@@ -1,0 +1,136 @@
+"""HiGHS through highspy: the one place that creates solver instances.
+
+Two behaviours of highspy 1.16 that gridopt works around here:
+
+* The first ``highspy.Highs()`` of a process prints a banner ("Running HiGHS
+  1.16.0 ...") on standard output from C++, before any option can turn output
+  off. :func:`new_highs` constructs that first instance with file descriptor 1
+  pointed at ``/dev/null`` (standard error stays as it is, so real errors still
+  show), and later instances print nothing.
+* ``Highs.cancelSolve()`` only sets a flag that an interrupt callback reads
+  (without ``HandleUserInterrupt`` it does nothing, and the flag is never
+  cleared for the next solve). :func:`run_until` subscribes its own interrupt
+  callback, set by a watchdog timer, for the length of one solve.
+
+The highspy versions gridopt is tested with are :data:`TESTED_HIGHSPY`
+(``pyproject.toml`` requires the same range; ``tests/test_cli_solver.py``
+checks both behaviours).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from importlib import metadata
+
+import highspy
+
+#: highspy releases gridopt is tested with: ``>= 1.16, < 1.17`` (as in pyproject.toml).
+TESTED_HIGHSPY = ((1, 16), (1, 17))
+#: Longest interval given to a ``threading.Timer`` [s]; longer waits overflow (about 292 years).
+MAX_TIMER_S = 1e9
+#: Extra time granted to HiGHS beyond its own limit before the watchdog cancels it [s].
+WATCHDOG_GRACE_S = 0.3
+
+_lock = threading.Lock()
+_banner_silenced = False
+
+
+def _flush_c_stdout() -> None:
+    """Flush C's stdio buffers (the banner may sit in them when stdout is a file)."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):  # no C library handle (e.g. Windows)
+        pass
+
+
+def silence_banner() -> None:
+    """Construct the process's first ``Highs`` with standard output discarded (once per process)."""
+    global _banner_silenced
+    with _lock:
+        if _banner_silenced:
+            return
+        try:
+            sys.stdout.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+        try:
+            saved = os.dup(1)
+        except OSError:  # no standard output at all: nothing to protect
+            highspy.Highs()
+            _banner_silenced = True
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            try:
+                highspy.Highs()
+            finally:
+                _flush_c_stdout()
+                os.dup2(saved, 1)
+        finally:
+            os.close(null)
+            os.close(saved)
+        _banner_silenced = True
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS instance (no banner, no log)."""
+    silence_banner()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def highs_version() -> str:
+    """Version of the HiGHS library inside highspy, e.g. ``'1.16.0'``."""
+    try:
+        return f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+    except AttributeError:
+        h = new_highs()
+        return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+def highspy_version() -> str | None:
+    """Installed highspy distribution version, e.g. ``'1.16.0'`` (None if unknown)."""
+    try:
+        return metadata.version("highspy")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def timer_interval(seconds: float) -> float:
+    """``seconds`` as a ``threading.Timer`` accepts it: at least 0.01 s, at most :data:`MAX_TIMER_S`."""
+    if seconds != seconds:  # nan
+        return MAX_TIMER_S
+    return min(max(0.01, float(seconds)), MAX_TIMER_S)
+
+
+def run_until(h: highspy.Highs, seconds: float) -> None:
+    """Run ``h`` for at most ``seconds`` [s]: HiGHS's own time limit, and a watchdog that cancels shortly after it.
+
+    HiGHS can overrun its own limit (in presolve, or the root of a branch and
+    bound); the watchdog interrupts it :data:`WATCHDOG_GRACE_S` later.
+    """
+    limit = timer_interval(seconds)
+    h.setOptionValue("time_limit", limit)
+    stop = threading.Event()
+
+    def interrupt(event) -> None:
+        # set both ways: HiGHS keeps the flag of an earlier interrupted solve
+        event.interrupt(stop.is_set())
+
+    callbacks = (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt)
+    for cb in callbacks:
+        cb.subscribe(interrupt)
+    timer = threading.Timer(timer_interval(limit + WATCHDOG_GRACE_S), stop.set)
+    timer.daemon = True
+    timer.start()
+    try:
+        h.run()
+    finally:
+        timer.cancel()
+        for cb in callbacks:
+            cb.unsubscribe(interrupt)

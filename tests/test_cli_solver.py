@@ -1,0 +1,217 @@
+"""The command line and the solver: quiet output, versions, help texts, the time limit, summaries."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import car
+from test_bad_input import at, sc
+
+import gridopt
+from gridopt.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gridopt_process(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m gridopt ARGS`` in a fresh process (its first HiGHS instance, its own stdout)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gridopt", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def small(tmp_path: Path) -> Path:
+    """Two cars, four hourly steps: a trip car and a V2G car (binaries, so the fast path runs HiGHS twice)."""
+    return sc(
+        vehicles=[car("EV1", initial_soc=0.2, min_charge_kw=2.0), car("EV2", max_discharge_kw=5.0)],
+        trips=[{"vehicle_id": "EV1", "departure": at(2), "arrival": at(3), "energy_kwh": 10.0}],
+    )(tmp_path / "sc")
+
+
+# ---------------------------------------------------------------------------
+# 1. --quiet prints nothing on stdout (HiGHS's banner included)
+# ---------------------------------------------------------------------------
+
+
+def test_quiet_run_prints_nothing_on_stdout(tmp_path):
+    proc = gridopt_process("run", str(small(tmp_path)), "--out", str(tmp_path / "out"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / "summary.json").is_file()
+
+
+def test_first_highs_instance_prints_no_banner():
+    code = "from gridopt.optimizer.highs import new_highs; h = new_highs(); print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
+
+
+def test_milp_method_prints_no_banner_either(tmp_path):
+    code = (
+        "import sys, gridopt; sc = gridopt.load_scenario(sys.argv[1]); "
+        "r = gridopt.optimize(sc, method='milp', baseline=False); print(r.status)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(small(tmp_path))], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "optimal\n"
+
+
+# ---------------------------------------------------------------------------
+# 2. gridopt --version
+# ---------------------------------------------------------------------------
+
+
+def test_version_names_gridopt_solver_and_python(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    from importlib import metadata
+
+    import highspy
+
+    assert out.startswith(f"gridopt {metadata.version('gridopt')}")
+    highs = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+    assert f"HiGHS {highs}" in out
+    assert f"highspy {metadata.version('highspy')}" in out
+    assert f"Python {sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}" in out
+    assert len(out.splitlines()) == 1
+
+
+def test_version_subprocess_prints_one_line_and_nothing_else():
+    proc = gridopt_process("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"gridopt \S+ \(HiGHS \S+ through highspy \S+, Python \S+\)\n", proc.stdout), proc.stdout
+    assert proc.stderr == ""
+
+
+# ---------------------------------------------------------------------------
+# 3. help texts
+# ---------------------------------------------------------------------------
+
+HELP_COMMANDS = [
+    [],
+    ["run"],
+    ["validate"],
+    ["forecast"],
+    ["forecast", "history.csv"],
+    ["forecast", "sessions"],
+    ["forecast", "evaluate"],
+    ["simulate"],
+]
+
+
+@pytest.mark.parametrize("words", HELP_COMMANDS, ids=lambda w: " ".join(w) or "gridopt")
+def test_help_texts_show_no_doubled_percent(capsys, words):
+    with pytest.raises(SystemExit) as exc:
+        main([*words, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage:")
+    assert "%%" not in out
+    assert "%(" not in out
+
+
+def test_forecast_help_texts_keep_their_percent_signs(capsys):
+    with pytest.raises(SystemExit):
+        main(["forecast", "sessions", "--help"])
+    assert "10/90 % quantiles" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        main(["forecast", "evaluate", "--help"])
+    assert "10-90 % coverage" in " ".join(capsys.readouterr().out.split())
+
+
+# ---------------------------------------------------------------------------
+# 8. the solver version gridopt is tested with
+# ---------------------------------------------------------------------------
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def test_installed_highspy_is_in_the_tested_range_of_pyproject():
+    from importlib import metadata
+
+    from gridopt.optimizer.highs import TESTED_HIGHSPY
+
+    text = (ROOT / "pyproject.toml").read_text()
+    m = re.search(r'"highspy>=([\d.]+),<([\d.]+)"', text)
+    assert m, "pyproject.toml must give highspy a tested range >=X,<Y"
+    lo, hi = _version_tuple(m.group(1)), _version_tuple(m.group(2))
+    assert (lo[:2], hi[:2]) == TESTED_HIGHSPY
+    installed = _version_tuple(metadata.version("highspy"))
+    assert lo <= installed < hi
+
+
+def test_readme_names_the_required_highspy_range():
+    from gridopt.optimizer.highs import TESTED_HIGHSPY
+
+    (lo_major, lo_minor), (hi_major, hi_minor) = TESTED_HIGHSPY
+    readme = (ROOT / "README.md").read_text()
+    assert f"highspy>={lo_major}.{lo_minor},<{hi_major}.{hi_minor}" in readme
+
+
+def test_watchdog_interrupts_a_solve_that_ignores_its_time_limit(tmp_path):
+    """The watchdog, not HiGHS's own limit, stops this LP: run_until must cancel it soon after the limit."""
+    import highspy
+
+    from gridopt.fleet import build_fleet_plan
+    from gridopt.optimizer import highs
+    from gridopt.optimizer.fast import _pass
+    from gridopt.optimizer.matrix import build_matrix
+    from gridopt.synthetic import write_synthetic_fleet
+
+    scen = gridopt.load_scenario(write_synthetic_fleet(tmp_path, 1000, seed=3))
+    lp = build_matrix(scen, build_fleet_plan(scen), modes=False)
+    h = highs.new_highs()
+    _pass(h, lp, integral=False)
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("simplex_scale_strategy", 0)
+    set_option = h.setOptionValue
+    h.setOptionValue = lambda name, value: None if name == "time_limit" else set_option(name, value)
+    t0 = time.perf_counter()
+    highs.run_until(h, 0.01)
+    seconds = time.perf_counter() - t0
+    assert h.getModelStatus() == highspy.HighsModelStatus.kInterrupt, h.modelStatusToString(h.getModelStatus())
+    assert seconds < 0.01 + highs.WATCHDOG_GRACE_S + 1.0
+    # the next solve of the same instance is not interrupted by the old watchdog
+    h.setOptionValue = set_option
+    highs.run_until(h, 60)
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+@pytest.mark.parametrize("limit", [1e10, 1e300, float("inf")])
+def test_huge_time_limit_keeps_the_watchdog_alive(tmp_path, limit):
+    """A limit of 1e10 s or more used to kill the watchdog thread with OverflowError (on stderr, exit 0)."""
+    import threading
+
+    errors = []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        path = small(tmp_path)
+        res = gridopt.optimize(gridopt.load_scenario(path), gridopt.SolverOptions(time_limit_s=limit))
+        time.sleep(0.05)
+    finally:
+        threading.excepthook = old_hook
+    assert res.status == "optimal"
+    assert errors == []
+
+
+def test_huge_time_limit_through_the_cli_writes_nothing_on_stderr(tmp_path):
+    proc = gridopt_process("run", str(small(tmp_path)), "--out", str(tmp_path / "out"), "--time-limit", "1e12")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "optimal"
