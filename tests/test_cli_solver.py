@@ -215,3 +215,63 @@ def test_huge_time_limit_through_the_cli_writes_nothing_on_stderr(tmp_path):
     assert proc.stderr == ""
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "optimal"
+
+
+# ---------------------------------------------------------------------------
+# 4. forecast sessions reads the session tables gridopt writes itself
+# ---------------------------------------------------------------------------
+
+ACN_WEEK = ROOT / "scenarios" / "data" / "simulate_acn_week"
+
+
+def test_forecast_sessions_accepts_the_repos_actual_sessions(tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    args = ["--history", str(ACN_WEEK / "history.csv"), "--arrivals", str(ACN_WEEK / "actual_sessions.csv")]
+    code = main(["forecast", "sessions", *args, "--out", str(out), "--vehicles", str(ACN_WEEK / "vehicles.csv")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err == ""
+    import pandas as pd
+
+    pred = pd.read_csv(out)
+    actual = pd.read_csv(ACN_WEEK / "actual_sessions.csv")
+    assert list(pred["session_id"]) == list(actual["session_id"])
+    assert pred["energy_kwh"].notna().all() and (pred["energy_kwh"] >= 0).all()
+
+
+def test_forecast_sessions_without_vehicles_says_the_reported_targets_are_unused(tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    args = ["--history", str(ACN_WEEK / "history.csv"), "--arrivals", str(ACN_WEEK / "actual_sessions.csv")]
+    assert main(["forecast", "sessions", *args, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: actual_sessions.csv: ") and "reported_target_soc" in err and "--vehicles" in err
+    assert len(err.splitlines()) == 1
+    assert out.is_file()
+
+
+def test_reported_target_soc_becomes_the_requested_energy():
+    """W002 (58 kWh, charge efficiency 0.93) arrives at 0.205 and reports 0.318: (0.318 - 0.205) * 58 / 0.93."""
+    from gridopt.forecast import read_arrivals
+
+    arr = read_arrivals(ACN_WEEK / "actual_sessions.csv", "America/Los_Angeles", ACN_WEEK / "vehicles.csv")
+    w2 = arr.set_index("session_id").loc["w0002"]
+    assert w2["requested_energy_kwh"] == pytest.approx((0.318 - 0.205) * 58.0 / 0.93)
+    assert w2["estimated_departure"].isoformat() == "2019-10-14T16:33:00-07:00"
+    w1 = arr.set_index("session_id").loc["w0001"]  # nothing reported
+    assert w1["requested_energy_kwh"] != w1["requested_energy_kwh"]  # NaN
+
+
+def test_actual_sessions_also_serve_as_a_history():
+    from gridopt.forecast import read_history
+
+    hist = read_history(ACN_WEEK / "actual_sessions.csv", vehicles=ACN_WEEK / "vehicles.csv")
+    assert hist.kind == "sessions" and len(hist.frame) == 197
+    assert hist.frame["estimated_departure"].notna().any()
+    assert hist.frame["requested_energy_kwh"].notna().any()
+
+
+def test_forecast_knows_the_simulators_session_info_columns():
+    from gridopt.forecast.history import GRIDOPT_SESSION_INFO
+    from gridopt.simulate.actual import SESSION_INFO
+
+    assert tuple(SESSION_INFO) == tuple(GRIDOPT_SESSION_INFO)

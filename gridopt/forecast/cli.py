@@ -3,7 +3,7 @@
 Three forms::
 
     gridopt forecast HISTORY [HISTORY ...] --start DATE --days N --out CSV [--samples N] [--vehicles-out CSV]
-    gridopt forecast sessions --history HISTORY [...] --arrivals CSV --out CSV
+    gridopt forecast sessions --history HISTORY [...] --arrivals CSV --out CSV [--vehicles CSV]
     gridopt forecast evaluate --history TRAIN [...] --test TEST [...] [--out table.md]
 
 Bad input raises :class:`~gridopt.errors.ScenarioError`; ``gridopt.cli`` turns
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 USAGE = """\
 gridopt forecast HISTORY [HISTORY ...] --start DATE --days N --out CSV [options]
@@ -89,6 +90,10 @@ def sessions_parser() -> argparse.ArgumentParser:
         help="sessions at plug-in: session_id, arrival, [station_id, estimated_departure, requested_energy (kWh), claimed]",
     )
     p.add_argument("--out", required=True, help="predictions CSV to write")
+    p.add_argument(
+        "--vehicles",
+        help="vehicles.csv of the arrivals: turns a reported_target_soc column (gridopt's own session tables) into kWh",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _history_args(p)
     return p
@@ -159,14 +164,19 @@ def _run_horizon(ns: argparse.Namespace) -> int:
 
 
 def _run_sessions(ns: argparse.Namespace) -> int:
-    from ..errors import ScenarioError
+    from ..errors import GridoptWarning, ScenarioError
     from .io import read_arrivals, read_history, table_csv, write_texts
     from .sessions import PREDICTION_COLUMNS, SessionModel
 
     hist = read_history(ns.history, ns.timezone, ns.history_vehicles)
     if hist.kind != "sessions":
         raise ScenarioError(f"{', '.join(hist.sources)}: 'forecast sessions' learns from sessions, not trips")
-    arrivals = read_arrivals(ns.arrivals, hist.timezone)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GridoptWarning)
+        arrivals = read_arrivals(ns.arrivals, hist.timezone, ns.vehicles)
+    for w in caught:
+        if issubclass(w.category, GridoptWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
     model = SessionModel.fit(hist.frame)
     pred = model.predict(arrivals)[PREDICTION_COLUMNS]
     write_texts({ns.out: table_csv(pred)})

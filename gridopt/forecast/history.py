@@ -34,12 +34,13 @@ Canonical **trips**: ``vehicle_id``, ``departure``, ``arrival``, ``energy_kwh``
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ScenarioError
+from ..errors import GridoptWarning, ScenarioError
 from ..scenario import numeric_column
 from .timezones import parse_instants
 
@@ -54,7 +55,11 @@ ACN_OPTIONAL = (
     "user_id",
 )
 GRIDOPT_SESSIONS_REQUIRED = ("vehicle_id", "arrival", "departure", "arrival_soc", "target_soc")
-GRIDOPT_SESSIONS_OPTIONAL = ("session_id",)
+#: What a driver tells at plug-in, in the session tables gridopt writes itself (the simulator's
+#: ``--actual`` table, :data:`gridopt.simulate.actual.SESSION_INFO`): the estimated departure and
+#: the target SoC reported (a fraction of ``battery_kwh``; empty = none).
+GRIDOPT_SESSION_INFO = ("estimated_departure", "reported_target_soc")
+GRIDOPT_SESSIONS_OPTIONAL = ("session_id", *GRIDOPT_SESSION_INFO)
 TRIPS_REQUIRED = ("vehicle_id", "departure", "arrival", "energy_kwh")
 TRIPS_OPTIONAL = ("departure_soc", "trip_id", "route", "planned_departure")
 ARRIVALS_REQUIRED = ("arrival",)
@@ -68,8 +73,10 @@ ARRIVALS_OPTIONAL = (
     "requested_energy (kWh)",
     "requested_energy_kwh",
     "claimed",
+    "reported_target_soc",
 )
-#: Outcome columns an arrivals file may carry; they are never read.
+#: Outcome columns an arrivals file may carry; they are never read (``arrival_soc`` is read only
+#: to turn a ``reported_target_soc`` into kWh).
 ARRIVALS_IGNORED = ("departure", "delivered_energy (kWh)", "energy_kwh", "arrival_soc", "target_soc")
 SCHEDULE_REQUIRED = ("vehicle_id", "planned_departure")
 SCHEDULE_OPTIONAL = ("planned_arrival", "route", "trip_id")
@@ -104,9 +111,13 @@ def detect_kind(columns, where: str) -> str:
     """``"acn"``, ``"gridopt_sessions"`` or ``"trips"`` from a history's header."""
     cols = set(columns)
     # a column only one kind has decides (then a missing column is named as such)
-    if cols & {"delivered_energy (kWh)", "requested_energy (kWh)", "estimated_departure", "claimed", "station_id"}:
+    if cols & {"delivered_energy (kWh)", "requested_energy (kWh)", "claimed", "station_id"}:
         return "acn"
-    if cols & {"arrival_soc", "target_soc", "session_id"}:
+    if cols & {"arrival_soc", "target_soc", "reported_target_soc"}:
+        return "gridopt_sessions"  # with or without the drivers' estimated_departure
+    if "estimated_departure" in cols:
+        return "acn"
+    if "session_id" in cols:
         return "gridopt_sessions"
     if cols & {"energy_kwh", "departure_soc", "trip_id", "route", "planned_departure"}:
         return "trips"
@@ -203,6 +214,37 @@ def sessions_from_acn(raw: pd.DataFrame, where: str, timezone: str | None = None
     return Parsed("sessions", _mask_unclaimed(df), offsets, where)
 
 
+def _soc_column(raw: pd.DataFrame, col: str, where: str, required: bool = True) -> pd.Series:
+    """A state-of-charge column as fractions 0..1 (NaN where empty, if not ``required``)."""
+    soc = numeric_column(raw, col, where, required=required)
+    bad = (soc < 0) | (soc > 1)
+    if bad.any():
+        i = bad.idxmax()
+        raise ScenarioError(f"{where} line {i}: '{col}' = {soc[i]} is outside 0..1")
+    return soc
+
+
+def _vehicle_rows(vid: pd.Series, vehicles: pd.DataFrame, where: str, vehicles_where: str) -> pd.DataFrame:
+    """The vehicles table's row of each ``vehicle_id`` (an unknown or empty id is an error)."""
+    if vid.isna().any():
+        raise ScenarioError(f"{where} line {vid.isna().idxmax()}: 'vehicle_id' is empty")
+    unknown = ~vid.isin(vehicles.index)
+    if unknown.any():
+        i = unknown.idxmax()
+        raise ScenarioError(f"{where} line {i}: unknown vehicle_id {vid[i]!r} (not in {vehicles_where})")
+    return vehicles.loc[vid.to_numpy()]
+
+
+def grid_energy_kwh(from_soc, to_soc, veh: pd.DataFrame) -> np.ndarray:
+    """Energy drawn from the grid to go from ``from_soc`` to ``to_soc`` [kWh]; 0 when ``to_soc`` is lower.
+
+    ``(to_soc - from_soc) * battery_kwh / charge_efficiency``, NaN where either SoC is NaN.
+    """
+    gain = np.asarray(to_soc, dtype=float) - np.asarray(from_soc, dtype=float)
+    gain = np.where(np.isnan(gain), np.nan, np.clip(gain, 0.0, None))
+    return gain * veh["battery_kwh"].to_numpy(float) / veh["charge_efficiency"].to_numpy(float)
+
+
 def sessions_from_gridopt(
     raw: pd.DataFrame, where: str, vehicles: pd.DataFrame | None, vehicles_where: str, timezone: str | None = None
 ) -> Parsed:
@@ -223,28 +265,24 @@ def sessions_from_gridopt(
     for col in ("arrival", "departure"):
         df[col], offsets[col] = parse_instants(raw[col], where, col, timezone)
     vid = _text(raw, "vehicle_id")
-    if vid.isna().any():
-        raise ScenarioError(f"{where} line {vid.isna().idxmax()}: 'vehicle_id' is empty")
-    unknown = ~vid.isin(vehicles.index)
-    if unknown.any():
-        i = unknown.idxmax()
-        raise ScenarioError(f"{where} line {i}: unknown vehicle_id {vid[i]!r} (not in {vehicles_where})")
-    soc = {}
-    for col in ("arrival_soc", "target_soc"):
-        soc[col] = numeric_column(raw, col, where)
-        bad = (soc[col] < 0) | (soc[col] > 1)
-        if bad.any():
-            i = bad.idxmax()
-            raise ScenarioError(f"{where} line {i}: '{col}' = {soc[col][i]} is outside 0..1")
-    veh = vehicles.loc[vid.to_numpy()]
-    gain = np.clip(soc["target_soc"].to_numpy() - soc["arrival_soc"].to_numpy(), 0.0, None)
-    df["energy_kwh"] = gain * veh["battery_kwh"].to_numpy() / veh["charge_efficiency"].to_numpy()
+    veh = _vehicle_rows(vid, vehicles, where, vehicles_where)
+    arrival_soc = _soc_column(raw, "arrival_soc", where)
+    df["energy_kwh"] = grid_energy_kwh(arrival_soc, _soc_column(raw, "target_soc", where), veh)
     df["station_id"] = pd.Series(pd.NA, index=raw.index, dtype=object)
     df["site"] = "site"
     df["user_id"] = vid.astype(object)
     df["claimed"] = True
-    df["estimated_departure"] = pd.Series(pd.NaT, index=raw.index, dtype=df["arrival"].dtype)
-    df["requested_energy_kwh"] = np.nan
+    if "estimated_departure" in raw:
+        df["estimated_departure"], offsets["estimated_departure"] = parse_instants(
+            raw["estimated_departure"], where, "estimated_departure", timezone, required=False
+        )
+    else:
+        df["estimated_departure"] = pd.Series(pd.NaT, index=raw.index, dtype=df["arrival"].dtype)
+    if "reported_target_soc" in raw:
+        reported = _soc_column(raw, "reported_target_soc", where, required=False)
+        df["requested_energy_kwh"] = grid_energy_kwh(arrival_soc, reported, veh)
+    else:
+        df["requested_energy_kwh"] = np.nan
     df["session_id"] = _session_ids(raw)
     _check_order(df, "arrival", "departure", where, "session")
     return Parsed("sessions", df, offsets, where)
@@ -275,8 +313,22 @@ def trips_from_table(raw: pd.DataFrame, where: str, timezone: str | None = None)
     return Parsed("trips", df, offsets, where)
 
 
-def arrivals_from_table(raw: pd.DataFrame, where: str, timezone: str) -> Parsed:
-    """Canonical arrivals: what is known at plug-in. Outcome columns, if present, are dropped unread."""
+def arrivals_from_table(
+    raw: pd.DataFrame,
+    where: str,
+    timezone: str,
+    vehicles: pd.DataFrame | None = None,
+    vehicles_where: str = "vehicles.csv",
+) -> Parsed:
+    """Canonical arrivals: what is known at plug-in. Outcome columns, if present, are dropped unread.
+
+    A ``reported_target_soc`` (gridopt's own session tables) is the driver's
+    request as a fraction of the battery: with ``vehicles`` it becomes
+    ``requested_energy_kwh = (reported_target_soc - arrival_soc) * battery_kwh /
+    charge_efficiency`` (0 when below the arrival SoC; ``requested_energy``
+    columns win over it where both are given). Without ``vehicles`` it cannot be
+    turned into kWh and is left unused, with a :class:`~gridopt.errors.GridoptWarning`.
+    """
     _check_columns(raw, where, ARRIVALS_REQUIRED, ARRIVALS_OPTIONAL, ARRIVALS_IGNORED)
     df = pd.DataFrame(index=raw.index)
     offsets = {}
@@ -296,6 +348,21 @@ def arrivals_from_table(raw: pd.DataFrame, where: str, timezone: str) -> Parsed:
         if col in raw:
             req = _nonnegative(numeric_column(raw, col, where, required=False), where, col)
     df["requested_energy_kwh"] = req
+    if "reported_target_soc" in raw:
+        reported = _soc_column(raw, "reported_target_soc", where, required=False)
+        if vehicles is not None:
+            if "arrival_soc" not in raw:
+                raise ScenarioError(f"{where}: 'reported_target_soc' needs the 'arrival_soc' column to give kWh")
+            veh = _vehicle_rows(_text(raw, "vehicle_id"), vehicles, where, vehicles_where)
+            energy = grid_energy_kwh(_soc_column(raw, "arrival_soc", where), reported, veh)
+            df["requested_energy_kwh"] = df["requested_energy_kwh"].fillna(pd.Series(energy, index=raw.index))
+        elif reported.notna().any():
+            warnings.warn(
+                f"{where}: {int(reported.notna().sum())} reported_target_soc values are not used: they are "
+                "fractions of the battery; give the arrivals' vehicles.csv (--vehicles) to turn them into kWh",
+                GridoptWarning,
+                stacklevel=2,
+            )
     df["session_id"] = _session_ids(raw)
     dup = df["session_id"].duplicated()
     if dup.any():

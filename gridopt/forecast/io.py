@@ -136,10 +136,15 @@ def _infer(parsed: list[Parsed]) -> str:
     return infer_timezone(pd.concat(utc, ignore_index=True), np.concatenate(off), ", ".join(p.where for p in parsed))
 
 
-def read_arrivals(path: str | os.PathLike, timezone: str) -> pd.DataFrame:
-    """Sessions known at plug-in (see :func:`gridopt.forecast.history.arrivals_from_table`), times in ``timezone``."""
+def read_arrivals(path: str | os.PathLike, timezone: str, vehicles: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Sessions known at plug-in (see :func:`gridopt.forecast.history.arrivals_from_table`), times in ``timezone``.
+
+    ``vehicles`` (a vehicles.csv) turns a ``reported_target_soc`` column into
+    the requested energy [kWh].
+    """
+    veh, vwhere = _vehicles(vehicles)
     raw, where = _table(path)
-    return localize(arrivals_from_table(raw, where, timezone).frame, timezone)
+    return localize(arrivals_from_table(raw, where, timezone, veh, vwhere).frame, timezone)
 
 
 def read_schedule(path: str | os.PathLike, timezone: str) -> pd.DataFrame:
