@@ -8,6 +8,10 @@ import io
 import json
 import math
 import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +39,14 @@ from ..scenario import (
 )
 from ..tariffs import price_series, tariff_file_series
 from ..timeindex import align_to_grid, check_timezone, make_grid, parse_times
+from . import upload
 
-#: Largest file gridopt reads (bytes); scenario inputs are tables, not archives.
+#: Largest file gridopt reads [bytes]; a gzip table's text counts once decompressed.
 MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Most cells (data rows x columns) of a table: bounds the reader's memory (at most ~70 bytes a cell).
+MAX_TABLE_CELLS = 5_000_000
+_MEMO_SIZE = 4096  # distinct values per column kept once while reading
+_READ_LIMIT: ContextVar[int | None] = ContextVar("gridopt_read_limit_bytes", default=None)
 _TYPE_TAGS = {"float", "int", "str", "bool"}
 
 
@@ -68,50 +77,183 @@ def _resolve(base: Path, rel: str, where: str, field: str, confine: bool) -> Pat
             raise ScenarioError(f"{where}: field '{field}': path {rel!r} points outside the scenario's folder")
     if not full.is_file():
         raise ScenarioError(f"{where}: field '{field}': file {rel!r} not found")
-    if full.stat().st_size > MAX_FILE_BYTES:
-        raise ScenarioError(f"{where}: field '{field}': file {rel!r} is larger than {MAX_FILE_BYTES >> 20} MB")
+    limit = _byte_limit()
+    if full.stat().st_size > limit:
+        raise ScenarioError(f"{where}: field '{field}': file {rel!r} is larger than {_mb(limit)}")
     return full
 
 
-def read_table(path: str | os.PathLike, where: str) -> pd.DataFrame:
+@contextmanager
+def read_limit(max_bytes: int) -> Iterator[None]:
+    """Read every table inside the ``with`` block with at most ``max_bytes`` of text each [bytes].
+
+    The text is counted as it is read, after decompression for gzip tables, so a
+    small compressed file cannot inflate past the limit. Nested limits keep the
+    smaller one. ``load_scenario(..., confine=True)`` (uploads) reads under the
+    uploads' unpacked limit, :data:`gridopt.io.upload.MAX_UNPACKED_BYTES`.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Largest text of one table [bytes].
+    """
+    outer = _READ_LIMIT.get()
+    token = _READ_LIMIT.set(max_bytes if outer is None else min(outer, max_bytes))
+    try:
+        yield
+    finally:
+        _READ_LIMIT.reset(token)
+
+
+def _byte_limit() -> int:
+    """The byte limit in force: :data:`MAX_FILE_BYTES`, or a smaller one set by :func:`read_limit` [bytes]."""
+    inner = _READ_LIMIT.get()
+    return MAX_FILE_BYTES if inner is None else min(inner, MAX_FILE_BYTES)
+
+
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.3g} MB"
+
+
+class _TooLarge(Exception):
+    """Raised by :class:`_Capped` when a table's text passes its limit."""
+
+
+class _Capped(io.RawIOBase):
+    """A binary stream that raises :class:`_TooLarge` once more than ``limit`` bytes were read from ``src``."""
+
+    def __init__(self, src, limit: int):
+        self._src, self._left = src, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = self._src.readinto(buf)
+        self._left -= n
+        if self._left < 0:
+            raise _TooLarge
+        return n
+
+
+def _check_header(header: list[str], where: str, line: int) -> None:
+    if "\x00" in "".join(header):
+        raise ScenarioError(f"{where}: cannot read as CSV (binary data)")
+    if header[0].startswith("\ufeff"):
+        raise ScenarioError(
+            f"{where}: the file starts with a byte-order mark twice (an editor added a second one): "
+            "save it as UTF-8 with at most one"
+        )
+    first: dict[str, int] = {}
+    for j, name in enumerate(header):
+        if name in first:
+            raise ScenarioError(
+                f"{where} line {line}: column {name!r} appears twice (columns {first[name] + 1} and {j + 1}): "
+                "which one holds the data?"
+            )
+        first[name] = j
+
+
+def _parse_csv(fh, where: str, max_cells: int) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+    """Header, stripped text columns (NaN when empty) and the file line each record starts on."""
+    reader = csv.reader(fh, skipinitialspace=True)
+    header: list[str] | None = None
+    columns: list[list] = []
+    memos: list[dict] = []  # a repeated value is kept once: memory grows with what is new
+    lines: list[int] = []
+    last, cells = 0, 0
+    for rec in reader:
+        first_line = last + 1
+        last = reader.line_num
+        if not rec or all(not cell.strip() for cell in rec):
+            continue
+        if header is None:
+            header = [c.strip() for c in rec]
+            _check_header(header, where, first_line)
+            columns = [[] for _ in header]
+            memos = [{} for _ in header]
+            continue
+        if len(rec) != len(header):
+            raise ScenarioError(
+                f"{where} line {first_line}: cannot read as CSV: {len(rec)} fields, but the header has {len(header)}"
+            )
+        cells += len(rec)
+        if cells > max_cells:
+            raise ScenarioError(
+                f"{where}: more than {max_cells:,} cells ({len(header)} columns, {len(lines):,} rows read): "
+                "too large a table for gridopt"
+            )
+        for col, memo, cell in zip(columns, memos, rec, strict=True):
+            value = cell.strip()
+            if not value:
+                col.append(np.nan)
+                continue
+            if len(memo) < _MEMO_SIZE:
+                value = memo.setdefault(value, value)
+            col.append(value)
+        lines.append(first_line)
+    if header is None:
+        raise ScenarioError(f"{where}: file is empty")
+    data = {}
+    for name, col in zip(header, columns, strict=True):
+        data[name] = np.array(col, dtype=object)
+        col.clear()
+    return header, data, np.array(lines, dtype=np.int64)
+
+
+def read_table(
+    path: str | os.PathLike, where: str, *, max_bytes: int | None = None, max_cells: int | None = None
+) -> pd.DataFrame:
     """Read a CSV (plain or gzip) as text columns, indexed by the file line each record starts on.
 
     The header is line 1. Blank lines are skipped; a quoted cell may span lines.
-    Cells are stripped; empty cells are NaN.
+    Cells are stripped; empty cells are NaN. A column named twice, a second
+    byte-order mark, a damaged gzip stream and a table over its limits are bad
+    input.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file, plain or gzip-compressed (recognised by its first bytes).
+    where : str
+        The file's name for messages.
+    max_bytes : int, optional
+        Largest text read [bytes], counted while reading (after decompression);
+        default :data:`MAX_FILE_BYTES` or the smaller limit of :func:`read_limit`.
+    max_cells : int, optional
+        Most cells (data rows x columns); default :data:`MAX_TABLE_CELLS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Object columns named by the stripped header.
+
+    Raises
+    ------
+    ScenarioError
+        Naming ``where``, the line where there is one, and the problem.
     """
+    limit = _byte_limit() if max_bytes is None else max_bytes
+    gz = False
     try:
         with open(path, "rb") as fh:
             gz = fh.read(2) == b"\x1f\x8b"
-        raw = gzip.open(path, "rb") if gz else open(path, "rb")
-        with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, skipinitialspace=True)
-            header, rows, lines, last = None, [], [], 0
-            for rec in reader:
-                first_line = last + 1
-                last = reader.line_num
-                if not rec or all(not cell.strip() for cell in rec):
-                    continue
-                if header is None:
-                    header = [c.strip() for c in rec]
-                    continue
-                if len(rec) != len(header):
-                    raise ScenarioError(
-                        f"{where} line {first_line}: cannot read as CSV: {len(rec)} fields, but the header has {len(header)}"
-                    )
-                rows.append(rec)
-                lines.append(first_line)
+        raw = gzip.open(path, "rb") if gz else open(path, "rb", buffering=0)
+        with raw, io.TextIOWrapper(io.BufferedReader(_Capped(raw, limit)), encoding="utf-8-sig", newline="") as fh:
+            header, data, lines = _parse_csv(fh, where, MAX_TABLE_CELLS if max_cells is None else max_cells)
+    except _TooLarge:
+        raise ScenarioError(
+            f"{where}: more than {_mb(limit)} of text{' once decompressed' if gz else ''}: too large a table for gridopt"
+        ) from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{where}: cannot read as CSV (not UTF-8 text)") from None
-    except (csv.Error, EOFError, gzip.BadGzipFile) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ScenarioError(f"{where}: cannot read as CSV (damaged gzip: {exc})") from None
+    except csv.Error as exc:
         raise ScenarioError(f"{where}: cannot read as CSV ({exc})") from None
     except OSError as exc:
         raise ScenarioError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    if header is None:
-        raise ScenarioError(f"{where}: file is empty")
-    if "\x00" in "".join(header):
-        raise ScenarioError(f"{where}: cannot read as CSV (binary data)")
-    df = pd.DataFrame(rows, columns=header, index=np.array(lines, dtype=np.int64), dtype=object)
-    return df.apply(lambda c: c.str.strip()).replace("", np.nan)
+    return pd.DataFrame(data, index=lines, columns=header)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -142,7 +284,8 @@ def load_scenario(path: str | os.PathLike, *, confine: bool = False) -> Scenario
     path : path-like
         The scenario YAML; the paths inside it are relative to its folder.
     confine : bool
-        Reject paths that leave the scenario's folder (used for uploads).
+        Reject paths that leave the scenario's folder (used for uploads), and read
+        each table under the uploads' unpacked limit (see :func:`read_limit`).
 
     Returns
     -------
@@ -155,7 +298,8 @@ def load_scenario(path: str | os.PathLike, *, confine: bool = False) -> Scenario
     """
     path = Path(path)
     data = _read_yaml(path)
-    return scenario_from_dict(data, path.parent, path.name, confine=confine)
+    with read_limit(upload.MAX_UNPACKED_BYTES) if confine else nullcontext():
+        return scenario_from_dict(data, path.parent, path.name, confine=confine)
 
 
 def scenario_from_dict(

@@ -21,6 +21,7 @@ import os
 import shutil
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,8 @@ import gridopt
 from gridopt.edit import Edits, apply_edits, current_edits, describe_changes
 from gridopt.errors import GridoptError, InfeasibleError, PhysicsViolation, ScenarioError, SolverError
 from gridopt.fingerprint import scenario_fingerprint
-from gridopt.io.read import load_scenario
+from gridopt.io import upload
+from gridopt.io.read import load_scenario, read_limit
 from gridopt.io.upload import unpack_scenario_zip
 from gridopt.io.workspace import Workspace
 from gridopt.scenario import Scenario
@@ -50,8 +52,9 @@ log = logging.getLogger("gridopt.ui")
 def unexpected(what: str, exc: Exception) -> str:
     """A message for a bug (not bad input): the traceback goes to the server log, not to the page."""
     log.exception("%s failed", what)
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # no server paths on the page
     return (
-        f"{what} failed unexpectedly ({type(exc).__name__}: {exc}). This is a bug in gridopt; "
+        f"{what} failed unexpectedly ({type(exc).__name__}: {detail}). This is a bug in gridopt; "
         "the details are in the server's log."
     )
 
@@ -163,7 +166,8 @@ def keep_widget_state() -> None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _edited(source_key: str, edits_json: str, workdir: str, _sc: Scenario, _edits: Edits, confine: bool):
     try:
-        return apply_edits(_sc, _edits, workdir, confine=confine), None
+        with read_limit(upload.MAX_UNPACKED_BYTES) if confine else nullcontext():  # an upload's tables
+            return apply_edits(_sc, _edits, workdir, confine=confine), None
     except GridoptError as exc:
         return None, str(exc)
     except Exception as exc:  # never a traceback in the page

@@ -1,0 +1,345 @@
+"""Files in and out: the CSV reader's limits and refusals, PV weather, uploads, results written all or nothing.
+
+Every test here reproduces a report of issue 8 ("Trust every input"): each failed
+on the code before its fix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import car, write_scenario
+from test_bad_input import sess, trip
+from test_upload import make_zip
+
+import gridopt
+from gridopt.cli import main
+from gridopt.io import read, upload
+from gridopt.io.upload import unpack_scenario_zip
+
+ROOT = Path(__file__).resolve().parents[1]
+VEHICLES_HEADER = "vehicle_id,battery_kwh,max_charge_kw,max_discharge_kw,min_soc,initial_soc\n"
+VEHICLE_ROW = "EV1,50,10,0,0.1,0.5\n"
+
+
+def one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error:") and "Traceback" not in err, err
+    return lines[0]
+
+
+def refused(path: Path, capsys, *fragments: str) -> str:
+    """``path`` is refused by the library and by ``gridopt validate`` (exit 2, one line holding ``fragments``)."""
+    with pytest.raises(gridopt.ScenarioError) as exc:
+        gridopt.load_scenario(path)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    for f in fragments:
+        assert f.lower() in msg.lower(), (f, msg)
+    capsys.readouterr()
+    assert main(["validate", str(path)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert msg in line
+    return msg
+
+
+def scenario_with_vehicles_file(folder: Path, content: bytes, name: str = "vehicles.csv") -> Path:
+    """The one-car scenario whose ``fleet.vehicles`` file holds ``content`` (bytes as given)."""
+    path = write_scenario(folder, vehicles=[car()])
+    (folder / name).write_bytes(content)
+    data = yaml.safe_load(path.read_text())
+    data["fleet"]["vehicles"] = name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------------------
+# The CSV reader
+# ---------------------------------------------------------------------------
+
+
+def test_a_gzip_table_is_counted_while_it_inflates(tmp_path, capsys, monkeypatch):
+    """A gzip CSV is stopped once its inflated text passes the limit, not read whole first."""
+    monkeypatch.setattr(read, "MAX_FILE_BYTES", 1 << 17)
+    text = VEHICLES_HEADER + "".join(f"EV{i},50,10,0,0.1,0.5\n" for i in range(20_000))  # ~420 kB
+    packed = gzip.compress(text.encode())
+    assert len(packed) < 1 << 17 < len(text)
+    path = scenario_with_vehicles_file(tmp_path / "sc", packed, "vehicles.csv.gz")
+    refused(path, capsys, "vehicles.csv.gz", "more than 0.125 MB", "decompressed")
+
+
+def test_a_gzip_bomb_stops_early_with_little_memory(tmp_path):
+    """The reported bomb: a few hundred kB of gzip inflating to over 100 MB of CSV. It is refused
+    by its cell count long before it is read whole, and the process stays small (it needed ~2.7 GB)."""
+    folder = tmp_path / "sc"
+    path = write_scenario(folder, vehicles=[car()])
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as gz:
+        gz.write(VEHICLES_HEADER.encode())
+        block = (VEHICLE_ROW * 50_000).encode()
+        for _ in range((110 << 20) // len(block)):
+            gz.write(block)
+    (folder / "vehicles.csv").write_bytes(buf.getvalue())
+    assert buf.tell() < 1 << 20
+    code = (
+        "import resource, gridopt\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"  # the old reader needed ~2.7 GB
+        "try:\n"
+        f"    gridopt.load_scenario({str(path)!r})\n"
+        "except gridopt.ScenarioError as e:\n"
+        "    print(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    message, peak_mb = proc.stdout.splitlines()
+    assert "vehicles.csv" in message and "cells" in message, message
+    assert int(peak_mb) < 900, f"peak {peak_mb} MB"
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_gzip_stream_is_bad_input(tmp_path, capsys, damage):
+    packed = bytearray(gzip.compress((VEHICLES_HEADER + VEHICLE_ROW * 2000).encode()))
+    if damage == "flip":
+        for i in range(20, 60):
+            packed[i] ^= 0x5A
+    else:
+        packed = packed[: len(packed) // 2]
+    path = scenario_with_vehicles_file(tmp_path / "sc", bytes(packed), "vehicles.csv.gz")
+    refused(path, capsys, "vehicles.csv.gz", "cannot read as CSV (damaged gzip")
+
+
+@pytest.mark.parametrize(
+    "header, column",
+    [
+        ("vehicle_id,battery_kwh,max_charge_kw,max_discharge_kw,min_soc,initial_soc,battery_kwh", "battery_kwh"),
+        ("vehicle_id ,battery_kwh,max_charge_kw,max_discharge_kw,min_soc,initial_soc, vehicle_id", "vehicle_id"),
+    ],
+)
+def test_a_column_given_twice_is_refused_by_name(tmp_path, capsys, header, column):
+    row = VEHICLE_ROW.strip() + (",50" if column == "battery_kwh" else ",EV1")
+    path = scenario_with_vehicles_file(tmp_path / "sc", f"{header}\n{row}\n".encode())
+    refused(path, capsys, "vehicles.csv line 1", f"column '{column}' appears twice")
+
+
+def test_a_column_given_twice_in_the_timeseries_and_weather(tmp_path, capsys):
+    folder = tmp_path / "sc"
+    path = write_scenario(
+        folder,
+        vehicles=[car()],
+        timeseries=pd.DataFrame({"time": ["2026-06-15T00:00:00+02:00"], "import_price": [0.2]}),
+    )
+    (folder / "timeseries.csv").write_text("time,import_price,time\n2026-06-15T00:00:00+02:00,0.2,x\n")
+    refused(path, capsys, "timeseries.csv", "column 'time' appears twice")
+
+
+def test_two_byte_order_marks_are_named(tmp_path, capsys):
+    content = ("\ufeff\ufeff" + VEHICLES_HEADER + VEHICLE_ROW).encode("utf-8")
+    path = scenario_with_vehicles_file(tmp_path / "sc", content)
+    refused(path, capsys, "vehicles.csv", "byte-order mark twice")
+
+
+def test_one_byte_order_mark_is_fine(tmp_path):
+    content = ("\ufeff" + VEHICLES_HEADER + VEHICLE_ROW).encode("utf-8")
+    path = scenario_with_vehicles_file(tmp_path / "sc", content)
+    assert list(gridopt.load_scenario(path).vehicles.index) == ["EV1"]
+
+
+def test_reader_keeps_lines_blank_cells_and_gzip(tmp_path):
+    """What read_table promises: file lines as the index, stripped cells, NaN for empty, gzip read as is."""
+    text = 'a, b ,c\n\n1, x ,\n"multi\nline",2,3\n'
+    (tmp_path / "t.csv").write_text(text)
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress(text.encode()))
+    for name in ("t.csv", "t.csv.gz"):
+        df = read.read_table(tmp_path / name, name)
+        assert list(df.columns) == ["a", "b", "c"]
+        assert list(df.index) == [3, 4]
+        assert df.at[3, "b"] == "x" and pd.isna(df.at[3, "c"])
+        assert df.at[4, "a"] == "multi\nline"
+
+
+def test_a_table_with_too_many_cells_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(read, "MAX_TABLE_CELLS", 1000)
+    (tmp_path / "t.csv").write_text("a,b\n" + "1,2\n" * 600)
+    with pytest.raises(gridopt.ScenarioError, match=r"t\.csv: more than 1,000 cells"):
+        read.read_table(tmp_path / "t.csv", "t.csv")
+    (tmp_path / "ok.csv").write_text("a,b\n" + "1,2\n" * 400)
+    assert len(read.read_table(tmp_path / "ok.csv", "ok.csv")) == 400
+
+
+# ---------------------------------------------------------------------------
+# Uploads
+# ---------------------------------------------------------------------------
+
+
+def scenario_zip_with(
+    folder: Path, extra: dict[str, bytes] | None = None, *, gz_vehicles: bytes | None = None
+) -> bytes:
+    """The one-car scenario as an upload (``up/s.yaml``, ``up/vehicles.csv``), plus ``extra`` entries."""
+    path = write_scenario(folder, vehicles=[car()])
+    entries = {"up/s.yaml": path.read_bytes(), "up/vehicles.csv": (folder / "vehicles.csv").read_bytes()}
+    if gz_vehicles is not None:
+        data = yaml.safe_load(path.read_text())
+        data["fleet"]["vehicles"] = "vehicles.csv.gz"
+        entries["up/s.yaml"] = yaml.safe_dump(data).encode()
+        entries["up/vehicles.csv.gz"] = gz_vehicles
+    entries.update(extra or {})
+    return make_zip(entries)
+
+
+def test_a_gzip_table_in_an_upload_inflates_at_most_to_the_unpacked_limit(tmp_path, monkeypatch):
+    """The decompression bomb through an upload: the zip unpacks within its limit, but the gzip
+    table inside it would inflate far past it when read."""
+    monkeypatch.setattr(upload, "MAX_UNPACKED_BYTES", 1 << 16)
+    text = VEHICLES_HEADER + "".join(f"EV{i},50,10,0,0.1,0.5\n" for i in range(10_000))  # ~250 kB
+    data = scenario_zip_with(tmp_path / "src", gz_vehicles=gzip.compress(text.encode()))
+    path = unpack_scenario_zip(data, tmp_path / "dest", name="mine.zip")
+    with pytest.raises(
+        gridopt.ScenarioError, match=r"vehicles\.csv\.gz: more than 0\.0625 MB of text once decompressed"
+    ):
+        gridopt.load_scenario(path, confine=True)
+    assert len(gridopt.load_scenario(path).vehicles) == 10_000  # outside an upload the file limit holds
+
+
+def test_the_reported_upload_bomb_is_refused_at_100_mb(tmp_path):
+    """A zip of a few hundred kB whose gzip table inflates to over 100 MB (long cells, so that the
+    byte limit and not the cell limit stops it)."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as gz:
+        gz.write((VEHICLES_HEADER.strip() + ",model\n").encode())
+        row = (VEHICLE_ROW.strip() + "," + "x" * 100_000 + "\n").encode()
+        for _ in range(1100):  # 110 MB
+            gz.write(row)
+    data = scenario_zip_with(tmp_path / "src", gz_vehicles=buf.getvalue())
+    assert len(data) < 1 << 20
+    path = unpack_scenario_zip(data, tmp_path / "dest", name="mine.zip")
+    with pytest.raises(gridopt.ScenarioError, match=r"vehicles\.csv\.gz: more than 100 MB of text once decompressed"):
+        gridopt.load_scenario(path, confine=True)
+
+
+def damaged_entry_zip(entries: dict[str, bytes], damaged: str) -> bytes:
+    """A zip whose entry ``damaged`` has its compressed bytes overwritten (a CRC or inflate error)."""
+    data = bytearray(make_zip(entries))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo(damaged)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start, start + info.compress_size):
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_refusal_part_way_leaves_nothing_behind(tmp_path, existing):
+    entries = {"s.yaml": b"name: x\n", "data/a.csv": b"a\n1\n" * 100, "data/b.csv": b"b\n2\n" * 100}
+    data = damaged_entry_zip(entries, "data/b.csv")
+    dest = tmp_path / "dest"
+    if existing:
+        dest.mkdir()
+        (dest / "mine.txt").write_text("keep")
+    with pytest.raises(gridopt.ScenarioError, match="mine.zip: entry 'data/b.csv' cannot be unpacked"):
+        unpack_scenario_zip(data, dest, name="mine.zip")
+    if existing:
+        assert [p.name for p in dest.iterdir()] == ["mine.txt"]
+    else:
+        assert not dest.exists()
+
+
+def test_too_many_entries_are_counted_before_the_archive_is_opened(tmp_path, monkeypatch):
+    """zipfile reads the whole central directory on open (60,000 entries: 10 s, 151 MB): the count
+    comes from the end record first."""
+    data = make_zip({f"{i}.csv": b"" for i in range(upload.MAX_ENTRIES + 1)})
+
+    def never(*args, **kwargs):
+        raise AssertionError("the archive was opened before its entries were counted")
+
+    monkeypatch.setattr(upload.zipfile, "ZipFile", never)
+    with pytest.raises(gridopt.ScenarioError, match=f"mine.zip: {upload.MAX_ENTRIES + 1} entries"):
+        unpack_scenario_zip(data, tmp_path / "dest", name="mine.zip")
+
+
+def test_an_end_record_that_understates_the_entries_is_caught_by_the_directory_size(tmp_path, monkeypatch):
+    data = bytearray(make_zip({f"{i}.csv": b"" for i in range(5000)}))
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (3).to_bytes(2, "little") * 2  # "3 entries"
+    monkeypatch.setattr(upload.zipfile, "ZipFile", None)  # never reached
+    with pytest.raises(gridopt.ScenarioError, match="mine.zip: its table of contents takes"):
+        unpack_scenario_zip(bytes(data), tmp_path / "dest", name="mine.zip")
+
+
+def test_sixty_thousand_entries_are_refused_at_once(tmp_path):
+    """Refused from the end record: no memory for 60,000 entries' metadata (zipfile's open took 32 MB here)."""
+    data = make_zip({f"data/file_{i:06d}.csv": b"" for i in range(60_000)})
+    tracemalloc.start()
+    try:
+        with pytest.raises(gridopt.ScenarioError, match="60000 entries"):
+            unpack_scenario_zip(data, tmp_path / "dest", name="mine.zip")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak >> 20} MB"
+    assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize("order", ["file-first", "folder-first"])
+def test_a_file_that_is_also_a_folder_is_refused(tmp_path, order):
+    pair = [("data/vehicles.csv", b"x\n"), ("data/vehicles.csv/x", b"y\n")]
+    if order == "folder-first":
+        pair.reverse()
+    data = make_zip({"s.yaml": b"name: x\n", **dict(pair)})
+    with pytest.raises(gridopt.ScenarioError) as exc:
+        unpack_scenario_zip(data, tmp_path / "dest", name="mine.zip")
+    msg = str(exc.value)
+    assert msg == (
+        "mine.zip: entry 'data/vehicles.csv' is a file, but entry 'data/vehicles.csv/x' needs a folder of that name"
+    )
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_long_entry_name_is_refused_without_server_paths(tmp_path):
+    long = "d/" + "a" * 300 + ".csv"
+    data = make_zip({"s.yaml": b"name: x\n", long: b"x\n"})
+    with pytest.raises(gridopt.ScenarioError) as exc:
+        unpack_scenario_zip(data, tmp_path / "dest", name="mine.zip")
+    msg = str(exc.value)
+    assert msg.startswith("mine.zip: entry 'd/aaaa") and "306 characters" in msg and "at most 255 bytes" in msg
+    assert str(tmp_path) not in msg
+    assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        ({"data/vehicles.csv": b"x", "data/vehicles.csv/x": b"y"}, "needs a folder of that name"),
+        ({("a" * 300) + ".csv": b"x"}, "at most 255 bytes"),
+    ],
+)
+def test_the_app_shows_upload_refusals_as_bad_input(entries, message):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    data = make_zip({"s.yaml": b"name: x\n", **entries})
+    at.file_uploader(key="upload_file").upload("mine.zip", data, "application/zip").run()
+    assert not at.exception
+    errors = "\n".join(str(e.value) for e in at.error)
+    assert message in errors and "mine.zip" in errors
+    assert "bug in gridopt" not in errors
+    assert tempfile.gettempdir() not in errors
+
+
+def test_an_unexpected_file_error_in_the_app_names_no_server_path():
+    from gridopt.ui.state import unexpected
+
+    msg = unexpected("Reading mine.zip", FileExistsError(17, "File exists", "/tmp/gridopt-app-x1/uploads/ab/data"))
+    assert "File exists" in msg and "/tmp/" not in msg
