@@ -12,7 +12,8 @@ which it is plugged in at the site, each with a known or linked starting SoC.
   energy_kwh``); the next segment starts at the trip's return with
   ``SoC = SoC at departure + shortfall - energy_kwh`` (linked). A trip that
   returns after the horizon leaves the vehicle away to the end; trips departing
-  at or after the end are outside the plan.
+  at or after the end, or back at or before the start, are outside the plan
+  (ignored and counted).
 * A *session vehicle* is at the site only during its sessions: each session is
   a segment starting with ``arrival_soc`` and ending with a ``target_soc``
   requirement. A session that began before the horizon is present from the
@@ -20,6 +21,10 @@ which it is plugged in at the site, each with a known or linked starting SoC.
   outside the horizon are ignored and counted.
 * An optional ``final_soc`` is a requirement at the horizon's end for a vehicle
   plugged in during the last step.
+
+Events wholly outside the horizon are found by :func:`outside_horizon`; when a
+scenario is read, :func:`check_outside_horizon` warns about them and refuses a
+file whose share outside exceeds ``fleet.max_share_outside_horizon``.
 
 Times snap to the grid as :mod:`gridopt.timeindex` documents: arrivals up,
 departures down. A segment covers steps ``start .. end - 1`` and SoC boundaries
@@ -41,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import ScenarioError
 from .scenario import Scenario
 from .timeindex import TimeGrid
 
@@ -64,9 +70,10 @@ class FleetPlan:
         ``kind`` (trip / session / final), ``event_id``, ``time`` (the event's own time).
     plugged : ndarray of bool, shape (n_vehicles, n_steps)
     ignored_sessions : int
-        Sessions wholly outside the horizon.
+        Sessions wholly outside the horizon (see :func:`outside_horizon`).
     ignored_trips : int
-        Trips departing at or after the horizon's end.
+        Trips wholly outside the horizon: departing at or after its end, or
+        back at or before its start.
     """
 
     vehicle_ids: list
@@ -89,6 +96,94 @@ def _by_vehicle(df: pd.DataFrame, vids: list, time_col: str) -> dict[int, np.nda
     return {int(vi[g[0]]): g for g in np.split(order, cuts)} if len(order) else {}
 
 
+#: Default largest share of a trips or sessions file that may fall wholly outside the horizon [-].
+MAX_SHARE_OUTSIDE_HORIZON = 0.5
+
+
+def outside_horizon(grid: TimeGrid, trips: pd.DataFrame, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which trips and sessions fall wholly outside the horizon (and are ignored by the plan).
+
+    A trip is outside when it departs at or after the horizon's end, or is back
+    at or before its start (history). A session is outside when it ends at or
+    before the start, or begins at or after the end. A trip under way at the
+    start, or back after the end, is inside: it keeps the vehicle away.
+
+    Returns
+    -------
+    (ndarray of bool, ndarray of bool)
+        One flag per row of ``trips`` and of ``sessions``.
+    """
+
+    def ns(col) -> np.ndarray:
+        return pd.DatetimeIndex(col).as_unit("ns").asi8
+
+    start_ns, end_ns = grid.start.value, grid.end.value
+    trips_out = (ns(trips["departure"]) >= end_ns) | (ns(trips["arrival"]) <= start_ns)
+    sessions_out = (ns(sessions["departure"]) <= start_ns) | (ns(sessions["arrival"]) >= end_ns)
+    return np.asarray(trips_out, dtype=bool), np.asarray(sessions_out, dtype=bool)
+
+
+def check_outside_horizon(
+    grid: TimeGrid,
+    trips: pd.DataFrame,
+    sessions: pd.DataFrame,
+    trips_where: str,
+    sessions_where: str,
+    max_share: float | None = None,
+) -> list[str]:
+    """Warn about trips and sessions wholly outside the horizon; refuse a file when most of it is.
+
+    Events outside the horizon are ignored by the plan. A few are normal (a
+    timetable that runs on past the horizon); most of a file usually means a
+    date read wrongly, a mistyped year or the wrong timezone.
+
+    Parameters
+    ----------
+    grid : TimeGrid
+    trips, sessions : DataFrame
+        Validated tables, indexed by file line.
+    trips_where, sessions_where : str
+        File names for messages.
+    max_share : float, optional
+        Largest share of a file's events that may be outside
+        (``fleet.max_share_outside_horizon``) [-]; default
+        :data:`MAX_SHARE_OUTSIDE_HORIZON`.
+
+    Returns
+    -------
+    list of str
+        One warning per file with events outside: the count and the first line.
+
+    Raises
+    ------
+    ScenarioError
+        When a file's share outside exceeds ``max_share``.
+    """
+    max_share = MAX_SHARE_OUTSIDE_HORIZON if max_share is None else float(max_share)
+    trips_out, sessions_out = outside_horizon(grid, trips, sessions)
+    span = f"{grid.start.isoformat()} to {grid.end.isoformat()}"
+    out = []
+    for table, mask, where, what, col, verb in (
+        (trips, trips_out, trips_where, "trips", "departure", "departs"),
+        (sessions, sessions_out, sessions_where, "sessions", "arrival", "arrives"),
+    ):
+        n, total = int(mask.sum()), len(table)
+        if not n:
+            continue
+        pos = int(np.argmax(mask))
+        first = f"first on line {table.index[pos]}: {verb} {table[col].iloc[pos].isoformat()}"
+        share = n / total
+        if share > max_share + 1e-12:
+            percent = f"{100 * share:.1f}".rstrip("0").rstrip(".")
+            raise ScenarioError(
+                f"{where}: {n} of {total} {what} ({percent}%) fall wholly outside the horizon {span} ({first}), "
+                f"more than fleet.max_share_outside_horizon = {max_share:g}: check their dates (year, date_format, "
+                "timezone), or raise fleet.max_share_outside_horizon (1.0 allows all)"
+            )
+        out.append(f"{where}: {n} of {total} {what} fall wholly outside the horizon {span} and are ignored ({first})")
+    return out
+
+
 def build_fleet_plan(sc: Scenario) -> FleetPlan:
     """Segments and requirements of every vehicle of ``sc`` (see module docstring)."""
     grid: TimeGrid = sc.grid
@@ -108,7 +203,7 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
         return pd.DatetimeIndex(col).as_unit("ns").asi8
 
     ses = sc.sessions
-    s_arr, s_dep = ns(ses["arrival"]), ns(ses["departure"])
+    s_dep = ns(ses["departure"])
     s_a = np.maximum(0, grid.arrival_boundary(ses["arrival"])) if len(ses) else np.zeros(0, np.int64)
     s_d = np.minimum(T, grid.departure_boundary(ses["departure"])) if len(ses) else np.zeros(0, np.int64)
     s_asoc, s_tsoc = ses["arrival_soc"].to_numpy(float), ses["target_soc"].to_numpy(float)
@@ -124,8 +219,7 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
 
     segs: list[tuple] = []
     reqs: list[tuple] = []
-    ignored_sessions = 0
-    ignored_trips = 0
+    trips_out, sessions_out = outside_horizon(grid, trp, ses)
     for v, vid in enumerate(vids):
         L, U, v2g, can_charge = L_v[v], U_v[v], bool(v2g_v[v]), bool(charge_v[v])
 
@@ -154,8 +248,7 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
 
         if v in sessions_of:
             for i in sessions_of[v]:
-                if s_dep[i] <= start_ns or s_arr[i] >= end_ns:
-                    ignored_sessions += 1
+                if sessions_out[i]:
                     continue
                 a = int(s_a[i])
                 d = max(a, int(s_d[i]))
@@ -177,7 +270,6 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
                         break
                     continue
                 if t_dep[i] >= end_ns:
-                    ignored_trips += 1
                     continue
                 d = max(cur, int(t_d[i]))
                 j = add_segment(cur, d, s0=s0, link=link, start_lo=start_lo, start_hi=start_hi)
@@ -233,6 +325,6 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
         segments=segments,
         requirements=requirements,
         plugged=plugged,
-        ignored_sessions=ignored_sessions,
-        ignored_trips=ignored_trips,
+        ignored_sessions=int(sessions_out.sum()),
+        ignored_trips=int(trips_out.sum()),
     )
