@@ -30,7 +30,7 @@ import pandas as pd
 
 from .errors import ScenarioError
 from .scenario import Scenario, check_columns, numeric_column
-from .timeindex import align_to_grid, horizon_grid, parse_times
+from .timeindex import align_to_grid, make_grid, parse_times
 
 #: A price as an edit: a constant per kWh or a daily TOU table ``{"HH:MM": price}``.
 PriceSpec = Union[float, dict]
@@ -70,7 +70,8 @@ class Edits:
     price_csv_name : str
         The price file's name, for messages.
     demand_charge_per_kw : float
-        Charge on the horizon's peak import [currency/kW].
+        Demand charge as the tariff states it, per ``tariff.demand_charge_period``
+        (prorated to the horizon when that is a day or a month) [currency/kW].
     v2g_share : float
         Share of vehicles able to discharge (V2G) [0..1].
     battery_degradation_cost_per_kwh : float
@@ -127,7 +128,10 @@ def current_edits(sc: Scenario) -> Edits:
         pv_latitude=_opt_float(pv.get("latitude")),
         pv_longitude=_opt_float(pv.get("longitude")),
         pv_series_scale=1.0,
-        demand_charge_per_kw=float(sc.demand_charge_per_kw),
+        # the rate as the tariff states it: a monthly charge is prorated again when the scenario is rebuilt
+        demand_charge_per_kw=float(
+            sc.demand_charge_per_kw if sc.demand_charge_stated_per_kw is None else sc.demand_charge_stated_per_kw
+        ),
         v2g_share=float((v["max_discharge_kw"] > 0).mean()) if len(v) else 0.0,
         battery_degradation_cost_per_kwh=float(sc.battery_degradation_cost_per_kwh),
         n_vehicles=int(len(v)),
@@ -233,17 +237,9 @@ def set_costs(config: dict, demand_charge_per_kw: float, battery_degradation_cos
 
 
 def set_horizon(config: dict, horizon_hours: float, step_minutes: int) -> dict:
-    """Length of the plan [h] and its step [min] (replacing a ``horizon`` duration or an ``end``).
-
-    A horizon chosen by hand may leave trips or sessions out on purpose: they are
-    still counted and warned about, but never refused
-    (``fleet.max_share_outside_horizon: 1.0``).
-    """
+    """Length of the plan [h] and its step [min]."""
     cfg = copy.deepcopy(config)
-    cfg.pop("horizon", None)
-    cfg.pop("end", None)
     cfg["horizon_hours"] = float(horizon_hours)
-    cfg["fleet"] = {**(cfg.get("fleet") or {}), "max_share_outside_horizon": 1.0}
     cfg["step_minutes"] = int(step_minutes)
     return cfg
 
@@ -410,8 +406,8 @@ def check_price_table(prices: pd.DataFrame, config: dict, where: str) -> pd.Data
         raise ScenarioError(f"{where}: no rows")
     tz = config["timezone"]
     num = _parsed(prices, tz, where)
-    lengths = {k: config.get(k) for k in ("horizon_hours", "horizon", "end")}
-    grid, _ = horizon_grid(config["start"], tz, int(config["step_minutes"]), **lengths, where=where)
+    start = pd.Timestamp(config["start"])
+    grid = make_grid(start, float(config["horizon_hours"]), int(config["step_minutes"]), tz)
     align_to_grid(num, grid, where, prices.index.to_numpy())
     return prices
 

@@ -15,23 +15,55 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Annotated, Union
+from typing import Annotated, Literal, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, field_validator, model_validator
 
 from .errors import ScenarioError
-from .timeindex import TimeGrid, date_format_problem
+from .timeindex import TimeGrid
 
 # ---------------------------------------------------------------------------
 # YAML structure
 # ---------------------------------------------------------------------------
 
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Price = Annotated[float, Field(allow_inf_nan=False)]
+# Bounds of the numbers a scenario may hold. Each is far beyond any real site, vehicle
+# or tariff, in any currency, yet small enough to keep the solver's numbers well scaled
+# (HiGHS takes costs of 1e20 as infinite; a 1e10 price beside 0.1 already loses digits).
+# A value outside is a typo or a unit mistake, refused with the field's name.
+
+#: Largest power of a grid connection, PV system, load or charger [kW]: 1 GW.
+MAX_POWER_KW = 1e6
+#: Largest battery [kWh]: 100 MWh, twenty times an electric ferry's.
+MAX_BATTERY_KWH = 1e5
+#: Largest magnitude of an energy price [currency/kWh]. Real prices stay far below in any
+#: currency: wholesale caps are 4-5 EUR or USD/kWh (17.5 AUD in Australia), Japan's spot
+#: price peaked at 251 JPY/kWh (January 2021), retail prices in VND or IDR are 1,500-3,500.
+MAX_PRICE_PER_KWH = 1e4
+#: Largest demand charge [currency/kW]: US monthly charges reach about 50 USD/kW,
+#: Korean ones about 10,000 KRW/kW.
+MAX_DEMAND_CHARGE_PER_KW = 1e5
+#: Largest battery degradation cost [currency/kWh]: a price of energy like the others.
+MAX_DEGRADATION_COST_PER_KWH = MAX_PRICE_PER_KWH
+#: Largest unmet-energy penalty [currency/kWh]: 100 times the largest price, so that it can
+#: always be set above every price.
+MAX_PENALTY_PER_KWH = 1e6
+#: Longest solver time limit a scenario may state [s]: 11.6 days; more is a typo. (Code and the
+#: command line may pass any limit to :class:`SolverOptions`.)
+MAX_TIME_LIMIT_S = 1e6
+#: Lowest and highest site altitude [m]: the Dead Sea shore (-430 m) to above Everest.
+MIN_ALTITUDE_M, MAX_ALTITUDE_M = -500.0, 9000.0
+
+# Strict types: a YAML boolean (true, yes, on) is not a number, quoted text ("5") is not a
+# number, a number is not a boolean; an int is a fine float. Every float is finite.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+NonNeg = Annotated[Number, Field(ge=0)]
+Fraction = Annotated[Number, Field(ge=0, le=1)]
+Power = Annotated[Number, Field(ge=0, le=MAX_POWER_KW)]
+Price = Annotated[Number, Field(ge=-MAX_PRICE_PER_KWH, le=MAX_PRICE_PER_KWH)]
 #: A price given as a constant per kWh, or as a daily time-of-use table
 #: ``{"HH:MM": price}`` (each price holds from its time until the next one).
 PriceSpec = Union[Price, dict[str, Price]]
@@ -44,41 +76,62 @@ class _Strict(BaseModel):
 class SiteConfig(_Strict):
     """Grid connection of the site."""
 
-    import_limit_kw: NonNeg | None = Field(None, description="largest grid import [kW]; none = unlimited")
-    export_limit_kw: NonNeg = Field(0.0, description="largest grid export [kW]")
-    base_load_kw: NonNeg | None = Field(
+    import_limit_kw: Power | None = Field(None, description="largest grid import [kW]; none = unlimited")
+    export_limit_kw: Power = Field(0.0, description="largest grid export [kW]")
+    base_load_kw: Power | None = Field(
         None, description="constant non-EV site load [kW]; or the timeseries column base_load_kw"
     )
-    pv_curtailable: bool = Field(True, description="PV can be curtailed; if false all PV must be used or exported")
+    pv_curtailable: StrictBool = Field(
+        True, description="PV can be curtailed; if false all PV must be used or exported"
+    )
 
 
 class PVConfig(_Strict):
     """A PV system, turned into ``pv_kw`` by pvlib (see :mod:`gridopt.supply`)."""
 
-    latitude: Annotated[float, Field(ge=-90, le=90)]
-    longitude: Annotated[float, Field(ge=-180, le=180)]
-    peak_kw: NonNeg = Field(description="DC peak power [kWp]")
-    tilt_deg: Annotated[float, Field(ge=0, le=90)] = 20.0
-    azimuth_deg: Annotated[float, Field(ge=0, le=360)] = 180.0
-    altitude_m: float = 0.0
-    inverter_kw: NonNeg | None = Field(None, description="AC rating [kW]; default peak_kw / 1.1")
-    loss_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.14
+    latitude: Annotated[Number, Field(ge=-90, le=90)]
+    longitude: Annotated[Number, Field(ge=-180, le=180)]
+    peak_kw: Power = Field(description="DC peak power [kWp]")
+    tilt_deg: Annotated[Number, Field(ge=0, le=90)] = 20.0
+    azimuth_deg: Annotated[Number, Field(ge=0, le=360)] = 180.0
+    altitude_m: Annotated[Number, Field(ge=MIN_ALTITUDE_M, le=MAX_ALTITUDE_M)] = Field(
+        0.0, description="site altitude above sea level [m]"
+    )
+    inverter_kw: Power | None = Field(None, description="AC rating [kW]; default peak_kw / 1.1")
+    loss_fraction: Annotated[Number, Field(ge=0, lt=1)] = 0.14
     weather: str | None = Field(
         None,
         description="CSV with time, ghi [W/m2] and optional dni, dhi [W/m2], temp_air [C], wind_speed [m/s]; clear sky if absent",
     )
 
 
+_HMM_KEY = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+
 def _unsexagesimal(v):
-    """YAML 1.1 reads an unquoted ``16:00`` as the number 960 (base 60): turn it back into "16:00"."""
-    if isinstance(v, dict):
-        return {
-            (
-                f"{k // 60:02d}:{k % 60:02d}" if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < 1440 else k
-            ): p
-            for k, p in v.items()
-        }
-    return v
+    """Time-of-use keys as ``"HH:MM"``, refusing a time given twice.
+
+    YAML 1.1 reads an unquoted ``16:00`` as the number 960 (base 60), which
+    ``yaml.safe_load`` hands over as such: it is turned back into ``"16:00"``
+    (gridopt's own loader keeps keys as written). ``"4:00"`` becomes ``"04:00"``.
+    Two keys for one time (``16:00`` and ``'16:00'``, ``4:00`` and ``04:00``)
+    would silently drop a price: refused.
+    """
+    if not isinstance(v, dict):
+        return v
+    out: dict = {}
+    first: dict = {}
+    for k, p in v.items():
+        key = k
+        if isinstance(k, int) and not isinstance(k, bool) and 0 <= k < 1440:
+            key = f"{k // 60:02d}:{k % 60:02d}"
+        elif isinstance(k, str) and (m := _HMM_KEY.match(k)) and int(m.group(1)) < 24 and int(m.group(2)) < 60:
+            key = f"{int(m.group(1)):02d}:{m.group(2)}"
+        if key in out:
+            raise ValueError(f"time {key} is given twice ({first[key]!r} and {k!r}): one of its prices would be lost")
+        out[key] = p
+        first[key] = k
+    return out
 
 
 class TariffConfig(_Strict):
@@ -91,7 +144,14 @@ class TariffConfig(_Strict):
 
     import_price: PriceSpec | None = None
     export_price: PriceSpec | None = None
-    demand_charge_per_kw: NonNeg | None = None
+    demand_charge_per_kw: Annotated[Number, Field(ge=0, le=MAX_DEMAND_CHARGE_PER_KW)] | None = Field(
+        None, description="charge on the peak import of each billing period [currency/kW]"
+    )
+    demand_charge_period: Literal["horizon", "day", "month"] | None = Field(
+        None,
+        description="billing period of the demand charge: horizon (default; applied in full to the horizon's "
+        "peak), day or month (prorated by horizon length / period length)",
+    )
     tariff_file: str | None = Field(
         None, description="acnportal tariff schedule JSON: seasons, weekday masks, TOU prices, demand charge"
     )
@@ -101,16 +161,11 @@ class FleetConfig(_Strict):
     vehicles: str
     trips: str | None = None
     sessions: str | None = None
-    max_share_outside_horizon: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)] | None = Field(
-        None,
-        description="largest share of a trips or sessions file that may fall wholly outside the horizon "
-        "(counted and warned about); more is refused as a likely date error; 1.0 allows all; default 0.5 [-]",
-    )
 
 
 class SolverConfig(_Strict):
-    time_limit_s: Annotated[float, Field(gt=0)] = 60.0
-    mip_rel_gap: Annotated[float, Field(ge=0, le=1)] = 1e-4
+    time_limit_s: Annotated[Number, Field(gt=0, le=MAX_TIME_LIMIT_S)] = Field(60.0, description="time limit [s]")
+    mip_rel_gap: Fraction = Field(1e-4, description="relative gap at which the search stops [-]")
 
 
 class ScenarioConfig(_Strict):
@@ -118,23 +173,28 @@ class ScenarioConfig(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
+    currency: str | None = Field(
+        None, description="ISO 4217 code of every price and cost, e.g. EUR or USD; unstated if absent"
+    )
     timezone: str
     start: str
-    horizon_hours: Annotated[float, Field(gt=0, le=24 * 31)] = None  # or horizon, or end
-    horizon: str | None = Field(None, description="length of the plan as a duration: '24h', '10h10min', '2d', 'PT10H'")
-    end: str | None = Field(None, description="end of the plan, ISO 8601 with the timezone's UTC offset")
-    date_format: str | None = Field(
-        None, description="strftime format of every CSV time, e.g. '%d/%m/%Y %H:%M'; default ISO 8601 only"
-    )
-    step_minutes: Annotated[int, Field(gt=0, le=24 * 60)]
+    horizon_hours: Annotated[Number, Field(gt=0, le=24 * 31)]
+    step_minutes: Annotated[int, Strict(), Field(gt=0, le=24 * 60)]
     site: SiteConfig = SiteConfig()
     timeseries: str | None = None
     pv: PVConfig | None = None
     tariff: TariffConfig = TariffConfig()
-    battery_degradation_cost_per_kwh: NonNeg = 0.0
-    unmet_energy_penalty_per_kwh: NonNeg = 10.0
+    battery_degradation_cost_per_kwh: Annotated[NonNeg, Field(le=MAX_DEGRADATION_COST_PER_KWH)] = 0.0
+    unmet_energy_penalty_per_kwh: Annotated[NonNeg, Field(le=MAX_PENALTY_PER_KWH)] = 10.0
     fleet: FleetConfig
     solver: SolverConfig = SolverConfig()
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, v):
+        if v is not None and not re.fullmatch(r"[A-Z]{3}", v):
+            raise ValueError("must be an ISO 4217 currency code, three capital letters such as EUR or USD")
+        return v
 
     @field_validator("start", mode="before")
     @classmethod
@@ -144,34 +204,11 @@ class ScenarioConfig(_Strict):
             return v.isoformat()
         return v
 
-    @field_validator("end", mode="before")
-    @classmethod
-    def _end_as_text(cls, v):
-        return v.isoformat() if hasattr(v, "isoformat") else v
-
-    @field_validator("horizon", mode="before")
-    @classmethod
-    def _horizon_has_a_unit(cls, v):
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            raise ValueError("a duration needs a unit, e.g. '24h', '90min' or '2d' (or give horizon_hours)")
-        return v
-
-    @field_validator("date_format")
-    @classmethod
-    def _date_format_reads_dates(cls, v):
-        problem = date_format_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
     @model_validator(mode="after")
-    def _one_horizon(self):
-        # the step count (whole, at least one) is checked with the start by gridopt.timeindex.horizon_grid
-        given = [f for f in ("horizon_hours", "horizon", "end") if getattr(self, f) is not None]
-        if len(given) != 1:
+    def _step_divides_hour_grid(self):
+        if (self.horizon_hours * 60) % self.step_minutes > 1e-9:
             raise ValueError(
-                "give exactly one of horizon_hours, horizon (a duration) or end (a time)"
-                + (f"; got {' and '.join(given)}" if given else "")
+                f"horizon_hours={self.horizon_hours} is not a whole number of {self.step_minutes}-minute steps"
             )
         return self
 
@@ -249,6 +286,50 @@ def numeric_column(df: pd.DataFrame, col: str, where: str, required: bool = True
     return num
 
 
+#: Largest magnitude of each numeric table column a scenario may hold, with its unit (see the
+#: bounds above); e.g. prices in a timeseries CSV are bounded like those in the YAML.
+COLUMN_LIMITS: dict[str, tuple[float, str]] = {
+    "battery_kwh": (MAX_BATTERY_KWH, "kWh"),
+    "max_charge_kw": (MAX_POWER_KW, "kW"),
+    "max_discharge_kw": (MAX_POWER_KW, "kW"),
+    "min_charge_kw": (MAX_POWER_KW, "kW"),
+    "import_price": (MAX_PRICE_PER_KWH, "per kWh"),
+    "export_price": (MAX_PRICE_PER_KWH, "per kWh"),
+    "base_load_kw": (MAX_POWER_KW, "kW"),
+    "pv_kw": (MAX_POWER_KW, "kW"),
+}
+
+
+def check_column_limits(df: pd.DataFrame, where: str, columns=None) -> None:
+    """Refuse a value beyond its column's limit in :data:`COLUMN_LIMITS`, naming the file line.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Numeric columns, index = file line numbers.
+    where : str
+        File name for messages.
+    columns : iterable of str, optional
+        Columns to check (default: every column of ``df`` that has a limit).
+    """
+    for col in df.columns if columns is None else columns:
+        if col not in COLUMN_LIMITS:
+            continue
+        limit, unit = COLUMN_LIMITS[col]
+        values = df[col]
+        signed = col.endswith("_price")
+        _require(
+            df,
+            values.abs() > limit,
+            where,
+            lambda i, c=col, v=values, lim=limit, u=unit, sg=signed: (
+                f"'{c}' = {v[i]:g} is outside -{lim:.15g}..{lim:.15g} {u}, the range gridopt accepts"
+                if sg
+                else f"'{c}' = {v[i]:g} is above {lim:.15g} {u}, the largest gridopt accepts"
+            ),
+        )
+
+
 def _first(mask: pd.Series):
     return mask.idxmax() if mask.any() else None
 
@@ -300,6 +381,7 @@ def validate_vehicles(raw: pd.DataFrame, where: str) -> pd.DataFrame:
         _require(raw, df[col] <= 0, where, lambda i, c=col: f"'{c}' must be > 0 (got {df.at[i, c]})")
     for col in ("max_charge_kw", "max_discharge_kw", "min_charge_kw"):
         _require(raw, df[col] < 0, where, lambda i, c=col: f"'{c}' must be >= 0 (got {df.at[i, c]})")
+    check_column_limits(df, where, ("battery_kwh", "max_charge_kw", "max_discharge_kw", "min_charge_kw"))
     for col in ("min_soc", "max_soc", "initial_soc", "final_soc"):
         bad = (df[col] < 0) | (df[col] > 1)
         _require(raw, bad, where, lambda i, c=col: f"'{c}' = {df.at[i, c]} is outside 0..1 (SoC is a fraction)")
@@ -490,7 +572,9 @@ class Scenario:
         Index ``grid.index``; columns ``import_price``, ``export_price`` [currency/kWh],
         ``base_load_kw``, ``pv_kw`` [kW] (mean power over each step).
     demand_charge_per_kw : float
-        Charge on the horizon's peak import [currency/kW].
+        Charge on the horizon's peak import [currency/kW]: the tariff's rate,
+        prorated to the horizon when it is billed per day or month (see
+        :func:`gridopt.tariffs.demand_charge_for_horizon`).
     battery_degradation_cost_per_kwh : float
         Cost of each kWh discharged to the site (V2G) [currency/kWh].
     unmet_energy_penalty_per_kwh : float
@@ -504,6 +588,13 @@ class Scenario:
         Folder the scenario's relative paths refer to.
     warnings : tuple of str
         Things that are valid but probably unintended.
+    currency : str or None
+        ISO 4217 code of every price and cost (``EUR``); None when the scenario does not say.
+    demand_charge_period : {"horizon", "day", "month"}
+        Billing period of the demand charge as the tariff states it.
+    demand_charge_stated_per_kw : float or None
+        The demand charge as the tariff states it, per ``demand_charge_period``
+        [currency/kW]; None: as ``demand_charge_per_kw``.
     """
 
     name: str
@@ -523,6 +614,9 @@ class Scenario:
     config: dict = field(default_factory=dict, compare=False, repr=False)
     base_dir: str = "."
     warnings: tuple[str, ...] = ()
+    currency: str | None = None
+    demand_charge_period: str = "horizon"
+    demand_charge_stated_per_kw: float | None = None
 
     @property
     def timezone(self) -> str:

@@ -290,6 +290,7 @@ def build_depot(shared: Path, out: Path) -> None:
             "are the real Dutch day-ahead prices of that day (ENTSO-E via Ember); import adds a stated 0.12 EUR/kWh "
             "for network fees and energy tax. Timetables, trip energies and the depot's base load are synthetic."
         ),
+        "currency": "EUR",
         "timezone": tz,
         "start": iso(start),
         "horizon_hours": 24,
@@ -421,6 +422,7 @@ def build_vans(shared: Path, out: Path) -> None:
             "bidirectional) behind a 300 kW connection. Import price: PG&E's real BEV-2-S business EV rate "
             "(15-minute, from EV-EcoSim); vans, shifts and the warehouse load are synthetic."
         ),
+        "currency": "USD",
         "timezone": tz,
         "start": iso(start),
         "horizon_hours": 24,
@@ -531,13 +533,18 @@ def build_acn(shared: Path, out: Path) -> None:
             "arrival SoC, the V2G share and the office base load are synthetic. Import price and demand charge: "
             "the real SCE TOU-EV-4 tariff (acnportal); no export."
         ),
+        "currency": "USD",
         "timezone": tz,
         "start": iso(start),
         "horizon_hours": 24,
         "step_minutes": 15,
         "site": {"import_limit_kw": 300, "export_limit_kw": 0},
         "timeseries": "data/workplace_acn/timeseries.csv",
-        "tariff": {"tariff_file": "data/workplace_acn/sce_tou_ev_4_march_2019.json", "export_price": 0.0},
+        "tariff": {
+            "tariff_file": "data/workplace_acn/sce_tou_ev_4_march_2019.json",
+            "demand_charge_period": "month",  # SCE bills the month's peak: prorated to the day
+            "export_price": 0.0,
+        },
         "battery_degradation_cost_per_kwh": 0.05,
         "unmet_energy_penalty_per_kwh": 10.0,
         "fleet": {"vehicles": "data/workplace_acn/vehicles.csv", "sessions": "data/workplace_acn/sessions.csv"},
@@ -734,6 +741,7 @@ def build_pv(shared: Path, out: Path) -> None:
             "cars (sessions drawn from ElaadNL workplace statistics) and four bidirectional pool cars on errands "
             "share 11 kW chargers. Import price: PG&E A-10 summer weekday TOU; base load is synthetic."
         ),
+        "currency": "USD",
         "timezone": tz,
         "start": iso(start),
         "horizon_hours": 24,

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -20,7 +21,6 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import ScenarioError
-from ..fleet import check_outside_horizon
 from ..scenario import (
     SERIES_COLUMNS,
     SESSION_OPTIONAL,
@@ -30,6 +30,7 @@ from ..scenario import (
     Scenario,
     ScenarioConfig,
     SolverOptions,
+    check_column_limits,
     check_columns,
     check_fleet_roles,
     economic_warnings,
@@ -38,8 +39,8 @@ from ..scenario import (
     validate_trips,
     validate_vehicles,
 )
-from ..tariffs import price_series, tariff_file_series
-from ..timeindex import align_to_grid, check_timezone, horizon_grid, parse_times
+from ..tariffs import demand_charge_for_horizon, price_series, tariff_file_series
+from ..timeindex import align_to_grid, check_timezone, make_grid, parse_times
 from . import upload
 
 #: Largest file gridopt reads [bytes]; a gzip table's text counts once decompressed.
@@ -48,13 +49,137 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_TABLE_CELLS = 5_000_000
 _MEMO_SIZE = 4096  # distinct values per column kept once while reading
 _READ_LIMIT: ContextVar[int | None] = ContextVar("gridopt_read_limit_bytes", default=None)
+#: Deepest nesting of a scenario YAML (a scenario needs 3: tariff > import_price > "HH:MM"); deeper is
+#: refused before Python's recursion limit turns it into a traceback.
+MAX_YAML_DEPTH = 32
 _TYPE_TAGS = {"float", "int", "str", "bool"}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_NUMBER_TYPES = {"float_type", "int_type"}
+
+
+class _ScenarioLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (YAML 1.1) without the readings that silently change a scenario.
+
+    - a key given twice in one mapping is an error (PyYAML keeps the last value);
+    - mapping keys are text as written: an unquoted ``16:00`` is the key ``"16:00"``,
+      not the number 960 (YAML 1.1 base 60), so it collides with a quoted ``'16:00'``;
+    - integers with a leading zero (``017``, octal 15 in YAML 1.1, 17 in YAML 1.2),
+      ``0x``/``0b`` integers and base-60 numbers (``1:30`` = 90) are refused as values;
+    - ``1e5`` is a number, as in YAML 1.2 and JSON (YAML 1.1 reads it as text);
+    - a date that does not exist (``2026-02-30``) is refused with its line;
+    - nesting deeper than :data:`MAX_YAML_DEPTH` is refused.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested too deeply (more than {MAX_YAML_DEPTH} levels)", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key_node.value!r} is given twice (first on line {seen[key_node.value] + 1})",
+                        key_node.start_mark,
+                    )
+                seen[key_node.value] = key_node.start_mark.line
+            self.flatten_mapping(node)
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key_node.tag = _STR_TAG  # keys as written
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        text = str(node.value)
+        digits = text.replace("_", "").lstrip("+-")
+        problem = None
+        if ":" in digits:
+            problem = (
+                f"{text} is read by YAML 1.1 as the number {super().construct_yaml_int(node)} (base 60): "
+                "write a decimal number, or quote it if it is text"
+            )
+        elif digits[:2].lower() in ("0x", "0b"):
+            problem = f"{text} is not a decimal number: write numbers in decimal"
+        elif len(digits) > 1 and digits[0] == "0":
+            problem = (
+                f"{text} has a leading zero, which YAML 1.1 reads as octal ({super().construct_yaml_int(node)}) "
+                "and YAML 1.2 as decimal: write it without the leading zero"
+            )
+        if problem:
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        if ":" in str(node.value):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.value} is read by YAML 1.1 as the number {super().construct_yaml_float(node):g} (base 60): "
+                "write a decimal number, or quote it if it is text",
+                node.start_mark,
+            )
+        return super().construct_yaml_float(node)
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:  # 2026-02-30 looks like a date to YAML
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value} is not a valid date or time ({exc})", node.start_mark
+            ) from None
+
+
+_ScenarioLoader.add_constructor("tag:yaml.org,2002:int", _ScenarioLoader.construct_yaml_int)
+_ScenarioLoader.add_constructor("tag:yaml.org,2002:timestamp", _ScenarioLoader.construct_yaml_timestamp)
+_ScenarioLoader.add_constructor("tag:yaml.org,2002:float", _ScenarioLoader.construct_yaml_float)
+_ScenarioLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _shown(got) -> str:
+    """``got`` for a message: short, and nothing for containers."""
+    if isinstance(got, (dict, list)) or got is None:
+        return ""
+    text = repr(got)
+    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+
+
+def _loc(e: dict) -> tuple:
+    """Where an error is, without union members' tags ("float", "dict[str,...]")."""
+    return tuple(
+        p
+        for p in e["loc"]
+        if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p or p.startswith(("constrained-", "function-"))))
+    )
 
 
 def _pydantic_message(where: str, err: ValidationError) -> str:
-    e = err.errors()[0]
-    # union members show up as extra path parts ("float", "dict[str,float]"): drop them
-    loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
+    errors = err.errors()
+    # a union (a price or a TOU table) fails once per member: report the deepest failure under
+    # the first one's field ("tariff.import_price.16:00"), not "not a number" for the whole table
+    first = _loc(errors[0])
+    e = max((x for x in errors if _loc(x)[: len(first)] == first), key=lambda x: len(_loc(x)))
+    loc = ".".join(str(p) for p in _loc(e))
     kind = e["type"]
     if kind == "missing":
         return f"{where}: missing key '{loc}'"
@@ -64,7 +189,20 @@ def _pydantic_message(where: str, err: ValidationError) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     got = e.get("input")
-    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    shown = _shown(got)
+    if kind == "bool_type":
+        msg = "must be true or false"
+    elif kind in _NUMBER_TYPES and isinstance(got, bool):
+        msg = "must be a number, not a boolean (YAML reads true/false, yes/no and on/off as booleans)"
+    elif kind in _NUMBER_TYPES and isinstance(got, str):
+        try:
+            float(got)
+        except ValueError:
+            msg = "must be a number"
+        else:
+            msg = "must be a number, not text: write it without quotes"
+    elif kind == "finite_number":
+        msg = "must be a finite number"
     return f"{where}: field '{loc}': {msg}{shown}" if loc else f"{where}: {msg}{shown}"
 
 
@@ -258,20 +396,24 @@ def read_table(
 
 
 def _read_yaml(path: Path) -> dict:
-    where = path.name
+    where = path.name or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc})") from None
+        raise ScenarioError(f"{where}: file not found") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{where}: cannot read (not UTF-8 text)") from None
+    except OSError as exc:  # its text holds the absolute path: name the file as the other messages do
+        raise ScenarioError(f"{where}: cannot read ({exc.strerror or type(exc).__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ScenarioLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "invalid YAML"
         raise ScenarioError(f"{where}{at}: {problem}") from None
+    except RecursionError:
+        raise ScenarioError(f"{where}: nested too deeply") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: a scenario is a YAML mapping of keys (name, timezone, start, ...)")
     return data
@@ -312,19 +454,17 @@ def scenario_from_dict(
         cfg = ScenarioConfig.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_pydantic_message(where, exc)) from None
+    except RecursionError:
+        raise ScenarioError(f"{where}: nested too deeply") from None
+    tz = check_timezone(cfg.timezone, f"{where}: field 'timezone'")
+    try:
+        start = pd.Timestamp(cfg.start)
+    except (ValueError, TypeError):
+        raise ScenarioError(f"{where}: field 'start': {cfg.start!r} is not a time (ISO 8601 with offset)") from None
+    if start.tzinfo is None:
+        raise ScenarioError(f"{where}: field 'start': {cfg.start!r} needs a UTC offset, e.g. +02:00")
+    grid = make_grid(start, cfg.horizon_hours, cfg.step_minutes, tz)
     warnings: list[str] = []
-    tz = check_timezone(cfg.timezone, f"{where}: field 'timezone'", warnings)
-    grid, horizon_warnings = horizon_grid(
-        cfg.start,
-        tz,
-        cfg.step_minutes,
-        horizon_hours=cfg.horizon_hours,
-        horizon=cfg.horizon,
-        end=cfg.end,
-        where=where,
-    )
-    warnings += horizon_warnings
-    date_format = cfg.date_format
 
     # --- time series -----------------------------------------------------
     columns: dict[str, pd.Series] = {}
@@ -335,8 +475,9 @@ def scenario_from_dict(
         check_columns(raw, twhere, ("time",), SERIES_COLUMNS)
         if len(raw.columns) == 1:
             raise ScenarioError(f"{twhere}: no data column (expected any of {', '.join(SERIES_COLUMNS)})")
-        times = parse_times(raw["time"], tz, twhere, "time", date_format)
+        times = parse_times(raw["time"], tz, twhere, "time")
         num = pd.DataFrame({c: numeric_column(raw, c, twhere) for c in raw.columns if c != "time"})
+        check_column_limits(num, twhere)
         for c in ("base_load_kw", "pv_kw"):
             if c in num and (num[c] < 0).any():
                 i = (num[c] < 0).idxmax()
@@ -358,6 +499,15 @@ def scenario_from_dict(
         file_price, demand = tariff_file_series(sched, grid.index, fpath.name)
     if tariff.demand_charge_per_kw is not None:
         demand = float(tariff.demand_charge_per_kw)
+    stated_demand = demand
+    demand, demand_warnings = demand_charge_for_horizon(
+        stated_demand,
+        tariff.demand_charge_period,
+        grid.n_steps * grid.dt_h,
+        where,
+        from_tariff_file=bool(tariff.tariff_file) and tariff.demand_charge_per_kw is None,
+    )
+    warnings += demand_warnings
 
     def pick(name: str, spec, fallback, default=None) -> pd.Series:
         if name in columns:
@@ -407,10 +557,10 @@ def scenario_from_dict(
     sessions = _empty_sessions(tz)
     if cfg.fleet.trips:
         tp = _resolve(base, cfg.fleet.trips, where, "fleet.trips", confine)
-        trips = _read_trips(tp, vehicles, tz, vpath.name, date_format)
+        trips = _read_trips(tp, vehicles, tz, vpath.name)
     if cfg.fleet.sessions:
         sp = _resolve(base, cfg.fleet.sessions, where, "fleet.sessions", confine)
-        sessions = _read_sessions(sp, vehicles, tz, vpath.name, date_format)
+        sessions = _read_sessions(sp, vehicles, tz, vpath.name)
     check_fleet_roles(
         vehicles,
         trips,
@@ -418,14 +568,6 @@ def scenario_from_dict(
         vpath.name,
         Path(cfg.fleet.trips).name if cfg.fleet.trips else "trips",
         Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
-    )
-    warnings += check_outside_horizon(
-        grid,
-        trips,
-        sessions,
-        Path(cfg.fleet.trips).name if cfg.fleet.trips else "trips",
-        Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
-        cfg.fleet.max_share_outside_horizon,
     )
 
     import_limit = math.inf if cfg.site.import_limit_kw is None else float(cfg.site.import_limit_kw)
@@ -446,6 +588,9 @@ def scenario_from_dict(
         pv_curtailable=cfg.site.pv_curtailable,
         config=cfg.model_dump(mode="json", exclude_none=True),
         base_dir=str(base),
+        currency=cfg.currency,
+        demand_charge_period=tariff.demand_charge_period or "horizon",
+        demand_charge_stated_per_kw=float(stated_demand),
     )
     warnings += economic_warnings(sc)
     warnings += _fleet_warnings(sc)
@@ -462,7 +607,7 @@ def _pv_from_config(cfg: ScenarioConfig, grid, base: Path, where: str, confine: 
         wwhere = wpath.name
         raw = read_table(wpath, wwhere)
         check_columns(raw, wwhere, ("time", "ghi"), ("dni", "dhi", "temp_air", "wind_speed"))
-        times = parse_times(raw["time"], str(grid.tz), wwhere, "time", cfg.date_format)
+        times = parse_times(raw["time"], str(grid.tz), wwhere, "time")
         weather = pd.DataFrame({c: numeric_column(raw, c, wwhere) for c in raw.columns if c != "time"})
         weather.index = pd.DatetimeIndex(times)
         if weather.index[0] > grid.start or weather.index[-1] < grid.end - pd.Timedelta(hours=1):
@@ -519,16 +664,14 @@ def _text_ids(raw: pd.DataFrame, where: str) -> pd.Series:
     return ids.astype(object)
 
 
-def _read_trips(
-    path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str, date_format: str | None = None
-) -> pd.DataFrame:
+def _read_trips(path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str) -> pd.DataFrame:
     where = path.name
     raw = read_table(path, where)
     check_columns(raw, where, TRIP_REQUIRED, TRIP_OPTIONAL)
     df = pd.DataFrame(index=raw.index)
     df["vehicle_id"] = _text_ids(raw, where)
-    df["departure"] = parse_times(raw["departure"], tz, where, "departure", date_format)
-    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival", date_format)
+    df["departure"] = parse_times(raw["departure"], tz, where, "departure")
+    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival")
     df["energy_kwh"] = numeric_column(raw, "energy_kwh", where)
     df["departure_soc"] = (
         numeric_column(raw, "departure_soc", where, required=False) if "departure_soc" in raw else np.nan
@@ -540,16 +683,14 @@ def _read_trips(
     return validate_trips(df, vehicles, where, vwhere)
 
 
-def _read_sessions(
-    path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str, date_format: str | None = None
-) -> pd.DataFrame:
+def _read_sessions(path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str) -> pd.DataFrame:
     where = path.name
     raw = read_table(path, where)
     check_columns(raw, where, SESSION_REQUIRED, SESSION_OPTIONAL)
     df = pd.DataFrame(index=raw.index)
     df["vehicle_id"] = _text_ids(raw, where)
-    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival", date_format)
-    df["departure"] = parse_times(raw["departure"], tz, where, "departure", date_format)
+    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival")
+    df["departure"] = parse_times(raw["departure"], tz, where, "departure")
     df["arrival_soc"] = numeric_column(raw, "arrival_soc", where)
     df["target_soc"] = numeric_column(raw, "target_soc", where)
     if "session_id" in raw:

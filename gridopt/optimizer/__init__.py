@@ -160,6 +160,12 @@ def optimize(
     gap = relative_gap(k["total_cost"], report.lower_bound)
     summary = {
         "scenario": sc.name,
+        "currency": sc.currency,
+        "demand_charge_per_kw": sc.demand_charge_per_kw,
+        "demand_charge_stated_per_kw": (
+            sc.demand_charge_per_kw if sc.demand_charge_stated_per_kw is None else sc.demand_charge_stated_per_kw
+        ),
+        "demand_charge_period": sc.demand_charge_period,
         "status": report.status.value,
         "objective": report.objective,
         **k,
