@@ -30,7 +30,7 @@ import pandas as pd
 
 from .errors import ScenarioError
 from .scenario import Scenario, check_columns, numeric_column
-from .timeindex import align_to_grid, make_grid, parse_times
+from .timeindex import align_to_grid, horizon_grid, parse_times
 
 #: A price as an edit: a constant per kWh or a daily TOU table ``{"HH:MM": price}``.
 PriceSpec = Union[float, dict]
@@ -237,9 +237,17 @@ def set_costs(config: dict, demand_charge_per_kw: float, battery_degradation_cos
 
 
 def set_horizon(config: dict, horizon_hours: float, step_minutes: int) -> dict:
-    """Length of the plan [h] and its step [min]."""
+    """Length of the plan [h] and its step [min] (replacing a ``horizon`` duration or an ``end``).
+
+    A horizon chosen by hand may leave trips or sessions out on purpose: they are
+    still counted and warned about, but never refused
+    (``fleet.max_share_outside_horizon: 1.0``).
+    """
     cfg = copy.deepcopy(config)
+    cfg.pop("horizon", None)
+    cfg.pop("end", None)
     cfg["horizon_hours"] = float(horizon_hours)
+    cfg["fleet"] = {**(cfg.get("fleet") or {}), "max_share_outside_horizon": 1.0}
     cfg["step_minutes"] = int(step_minutes)
     return cfg
 
@@ -406,8 +414,8 @@ def check_price_table(prices: pd.DataFrame, config: dict, where: str) -> pd.Data
         raise ScenarioError(f"{where}: no rows")
     tz = config["timezone"]
     num = _parsed(prices, tz, where)
-    start = pd.Timestamp(config["start"])
-    grid = make_grid(start, float(config["horizon_hours"]), int(config["step_minutes"]), tz)
+    lengths = {k: config.get(k) for k in ("horizon_hours", "horizon", "end")}
+    grid, _ = horizon_grid(config["start"], tz, int(config["step_minutes"]), **lengths, where=where)
     align_to_grid(num, grid, where, prices.index.to_numpy())
     return prices
 

@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, field_validator, model_validator
 
 from .errors import ScenarioError
-from .timeindex import TimeGrid
+from .timeindex import TimeGrid, date_format_problem
 
 # ---------------------------------------------------------------------------
 # YAML structure
@@ -161,6 +161,11 @@ class FleetConfig(_Strict):
     vehicles: str
     trips: str | None = None
     sessions: str | None = None
+    max_share_outside_horizon: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)] | None = Field(
+        None,
+        description="largest share of a trips or sessions file that may fall wholly outside the horizon "
+        "(counted and warned about); more is refused as a likely date error; 1.0 allows all; default 0.5 [-]",
+    )
 
 
 class SolverConfig(_Strict):
@@ -178,7 +183,12 @@ class ScenarioConfig(_Strict):
     )
     timezone: str
     start: str
-    horizon_hours: Annotated[Number, Field(gt=0, le=24 * 31)]
+    horizon_hours: Annotated[Number, Field(gt=0, le=24 * 31)] = None  # or horizon, or end
+    horizon: str | None = Field(None, description="length of the plan as a duration: '24h', '10h10min', '2d', 'PT10H'")
+    end: str | None = Field(None, description="end of the plan, ISO 8601 with the timezone's UTC offset")
+    date_format: str | None = Field(
+        None, description="strftime format of every CSV time, e.g. '%d/%m/%Y %H:%M'; default ISO 8601 only"
+    )
     step_minutes: Annotated[int, Strict(), Field(gt=0, le=24 * 60)]
     site: SiteConfig = SiteConfig()
     timeseries: str | None = None
@@ -204,11 +214,34 @@ class ScenarioConfig(_Strict):
             return v.isoformat()
         return v
 
+    @field_validator("end", mode="before")
+    @classmethod
+    def _end_as_text(cls, v):
+        return v.isoformat() if hasattr(v, "isoformat") else v
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _horizon_has_a_unit(cls, v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise ValueError("a duration needs a unit, e.g. '24h', '90min' or '2d' (or give horizon_hours)")
+        return v
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format_reads_dates(cls, v):
+        problem = date_format_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
     @model_validator(mode="after")
-    def _step_divides_hour_grid(self):
-        if (self.horizon_hours * 60) % self.step_minutes > 1e-9:
+    def _one_horizon(self):
+        # the step count (whole, at least one) is checked with the start by gridopt.timeindex.horizon_grid
+        given = [f for f in ("horizon_hours", "horizon", "end") if getattr(self, f) is not None]
+        if len(given) != 1:
             raise ValueError(
-                f"horizon_hours={self.horizon_hours} is not a whole number of {self.step_minutes}-minute steps"
+                "give exactly one of horizon_hours, horizon (a duration) or end (a time)"
+                + (f"; got {' and '.join(given)}" if given else "")
             )
         return self
 

@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import ScenarioError
+from ..fleet import check_outside_horizon
 from ..scenario import (
     SERIES_COLUMNS,
     SESSION_OPTIONAL,
@@ -40,7 +41,7 @@ from ..scenario import (
     validate_vehicles,
 )
 from ..tariffs import demand_charge_for_horizon, price_series, tariff_file_series
-from ..timeindex import align_to_grid, check_timezone, make_grid, parse_times
+from ..timeindex import align_to_grid, check_timezone, horizon_grid, parse_times
 from . import upload
 
 #: Largest file gridopt reads [bytes]; a gzip table's text counts once decompressed.
@@ -456,15 +457,19 @@ def scenario_from_dict(
         raise ScenarioError(_pydantic_message(where, exc)) from None
     except RecursionError:
         raise ScenarioError(f"{where}: nested too deeply") from None
-    tz = check_timezone(cfg.timezone, f"{where}: field 'timezone'")
-    try:
-        start = pd.Timestamp(cfg.start)
-    except (ValueError, TypeError):
-        raise ScenarioError(f"{where}: field 'start': {cfg.start!r} is not a time (ISO 8601 with offset)") from None
-    if start.tzinfo is None:
-        raise ScenarioError(f"{where}: field 'start': {cfg.start!r} needs a UTC offset, e.g. +02:00")
-    grid = make_grid(start, cfg.horizon_hours, cfg.step_minutes, tz)
     warnings: list[str] = []
+    tz = check_timezone(cfg.timezone, f"{where}: field 'timezone'", warnings)
+    grid, horizon_warnings = horizon_grid(
+        cfg.start,
+        tz,
+        cfg.step_minutes,
+        horizon_hours=cfg.horizon_hours,
+        horizon=cfg.horizon,
+        end=cfg.end,
+        where=where,
+    )
+    warnings += horizon_warnings
+    date_format = cfg.date_format
 
     # --- time series -----------------------------------------------------
     columns: dict[str, pd.Series] = {}
@@ -475,7 +480,7 @@ def scenario_from_dict(
         check_columns(raw, twhere, ("time",), SERIES_COLUMNS)
         if len(raw.columns) == 1:
             raise ScenarioError(f"{twhere}: no data column (expected any of {', '.join(SERIES_COLUMNS)})")
-        times = parse_times(raw["time"], tz, twhere, "time")
+        times = parse_times(raw["time"], tz, twhere, "time", date_format)
         num = pd.DataFrame({c: numeric_column(raw, c, twhere) for c in raw.columns if c != "time"})
         check_column_limits(num, twhere)
         for c in ("base_load_kw", "pv_kw"):
@@ -557,10 +562,10 @@ def scenario_from_dict(
     sessions = _empty_sessions(tz)
     if cfg.fleet.trips:
         tp = _resolve(base, cfg.fleet.trips, where, "fleet.trips", confine)
-        trips = _read_trips(tp, vehicles, tz, vpath.name)
+        trips = _read_trips(tp, vehicles, tz, vpath.name, date_format)
     if cfg.fleet.sessions:
         sp = _resolve(base, cfg.fleet.sessions, where, "fleet.sessions", confine)
-        sessions = _read_sessions(sp, vehicles, tz, vpath.name)
+        sessions = _read_sessions(sp, vehicles, tz, vpath.name, date_format)
     check_fleet_roles(
         vehicles,
         trips,
@@ -568,6 +573,14 @@ def scenario_from_dict(
         vpath.name,
         Path(cfg.fleet.trips).name if cfg.fleet.trips else "trips",
         Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
+    )
+    warnings += check_outside_horizon(
+        grid,
+        trips,
+        sessions,
+        Path(cfg.fleet.trips).name if cfg.fleet.trips else "trips",
+        Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
+        cfg.fleet.max_share_outside_horizon,
     )
 
     import_limit = math.inf if cfg.site.import_limit_kw is None else float(cfg.site.import_limit_kw)
@@ -607,7 +620,7 @@ def _pv_from_config(cfg: ScenarioConfig, grid, base: Path, where: str, confine: 
         wwhere = wpath.name
         raw = read_table(wpath, wwhere)
         check_columns(raw, wwhere, ("time", "ghi"), ("dni", "dhi", "temp_air", "wind_speed"))
-        times = parse_times(raw["time"], str(grid.tz), wwhere, "time")
+        times = parse_times(raw["time"], str(grid.tz), wwhere, "time", cfg.date_format)
         weather = pd.DataFrame({c: numeric_column(raw, c, wwhere) for c in raw.columns if c != "time"})
         weather.index = pd.DatetimeIndex(times)
         if weather.index[0] > grid.start or weather.index[-1] < grid.end - pd.Timedelta(hours=1):
@@ -664,14 +677,16 @@ def _text_ids(raw: pd.DataFrame, where: str) -> pd.Series:
     return ids.astype(object)
 
 
-def _read_trips(path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str) -> pd.DataFrame:
+def _read_trips(
+    path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str, date_format: str | None = None
+) -> pd.DataFrame:
     where = path.name
     raw = read_table(path, where)
     check_columns(raw, where, TRIP_REQUIRED, TRIP_OPTIONAL)
     df = pd.DataFrame(index=raw.index)
     df["vehicle_id"] = _text_ids(raw, where)
-    df["departure"] = parse_times(raw["departure"], tz, where, "departure")
-    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival")
+    df["departure"] = parse_times(raw["departure"], tz, where, "departure", date_format)
+    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival", date_format)
     df["energy_kwh"] = numeric_column(raw, "energy_kwh", where)
     df["departure_soc"] = (
         numeric_column(raw, "departure_soc", where, required=False) if "departure_soc" in raw else np.nan
@@ -683,14 +698,16 @@ def _read_trips(path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str) -> pd.
     return validate_trips(df, vehicles, where, vwhere)
 
 
-def _read_sessions(path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str) -> pd.DataFrame:
+def _read_sessions(
+    path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str, date_format: str | None = None
+) -> pd.DataFrame:
     where = path.name
     raw = read_table(path, where)
     check_columns(raw, where, SESSION_REQUIRED, SESSION_OPTIONAL)
     df = pd.DataFrame(index=raw.index)
     df["vehicle_id"] = _text_ids(raw, where)
-    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival")
-    df["departure"] = parse_times(raw["departure"], tz, where, "departure")
+    df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival", date_format)
+    df["departure"] = parse_times(raw["departure"], tz, where, "departure", date_format)
     df["arrival_soc"] = numeric_column(raw, "arrival_soc", where)
     df["target_soc"] = numeric_column(raw, "target_soc", where)
     if "session_id" in raw:
