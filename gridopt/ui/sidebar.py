@@ -250,11 +250,13 @@ def edit_widgets(source: state.Source) -> tuple[Edits, list[str]]:
             )
         changes["demand_charge_per_kw"] = float(
             st.number_input(
-                "Demand charge per kW",
+                "Demand charge per kW"
+                + ("" if sc.demand_charge_period == "horizon" else f" per {sc.demand_charge_period}"),
                 min_value=0.0,
                 step=0.5,
                 key=init("demand_charge_per_kw", base.demand_charge_per_kw),
-                help="Charged on the horizon's peak import (for a monthly charge and a one-day plan, scale it).",
+                help="Charged on the horizon's peak import, as the tariff states it: a charge billed per day or "
+                "month (tariff.demand_charge_period) is prorated to the horizon.",
             )
         )
 
