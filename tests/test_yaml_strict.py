@@ -112,6 +112,9 @@ STRICT_CASES = [
     pytest.param("unmet_energy_penalty_per_kwh", "'10'", ["unmet_energy_penalty_per_kwh", "quotes"], id="pen-quoted"),
     pytest.param("tariff.import_price", "{'00:00': true}", ["tariff.import_price", "boolean"], id="tou-price-true"),
     pytest.param("tariff.export_price", "'0.05'", ["tariff.export_price", "quotes"], id="export-quoted"),
+    pytest.param("step_minutes", "60.0", ["step_minutes", "whole number"], id="step-decimal"),
+    pytest.param("timezone", "NO", ["timezone", "boolean", "quotes"], id="timezone-no"),
+    pytest.param("name", "2026", ["name", "text", "quotes"], id="name-a-number"),
     pytest.param("site.pv_curtailable", "1", ["site.pv_curtailable", "true or false"], id="curtailable-1"),
     pytest.param("site.pv_curtailable", "'false'", ["site.pv_curtailable", "true or false"], id="curtailable-text"),
 ]

@@ -202,6 +202,12 @@ def _pydantic_message(where: str, err: ValidationError) -> str:
             msg = "must be a number"
         else:
             msg = "must be a number, not text: write it without quotes"
+    elif kind == "int_type" and isinstance(got, float):
+        msg = "must be a whole number (an integer, without a decimal point)"
+    elif kind == "string_type" and isinstance(got, bool):
+        msg = "must be text, but YAML reads true/false, yes/no and on/off as booleans: put it in quotes"
+    elif kind == "string_type" and isinstance(got, (int, float)):
+        msg = "must be text, not a number: put it in quotes"
     elif kind == "finite_number":
         msg = "must be a finite number"
     return f"{where}: field '{loc}': {msg}{shown}" if loc else f"{where}: {msg}{shown}"
