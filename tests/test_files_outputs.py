@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import car, write_scenario
-from test_bad_input import sess, trip
 from test_upload import make_zip
 
 import gridopt
@@ -134,7 +133,7 @@ def test_a_column_given_twice_is_refused_by_name(tmp_path, capsys, header, colum
     refused(path, capsys, "vehicles.csv line 1", f"column '{column}' appears twice")
 
 
-def test_a_column_given_twice_in_the_timeseries_and_weather(tmp_path, capsys):
+def test_a_column_given_twice_in_the_timeseries(tmp_path, capsys):
     folder = tmp_path / "sc"
     path = write_scenario(
         folder,
@@ -343,3 +342,87 @@ def test_an_unexpected_file_error_in_the_app_names_no_server_path():
 
     msg = unexpected("Reading mine.zip", FileExistsError(17, "File exists", "/tmp/gridopt-app-x1/uploads/ab/data"))
     assert "File exists" in msg and "/tmp/" not in msg
+
+
+# ---------------------------------------------------------------------------
+# PV: the weather file and pvlib
+# ---------------------------------------------------------------------------
+
+
+def pv_scenario(tmp_path: Path, weather: str | None = None, **pv) -> Path:
+    """A copy of the shipped ``pv_tight_grid`` scenario; ``weather`` replaces its weather CSV, ``pv`` its pv fields."""
+    folder = tmp_path / "sc"
+    shutil.copytree(ROOT / "scenarios" / "data" / "pv_tight_grid", folder / "data" / "pv_tight_grid")
+    path = folder / "pv_tight_grid.yaml"
+    data = yaml.safe_load((ROOT / "scenarios" / "pv_tight_grid.yaml").read_text())
+    data["pv"].update(pv)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    if weather is not None:
+        (folder / "data" / "pv_tight_grid" / "weather.csv").write_text(weather)
+    return path
+
+
+def weather_lines() -> list[str]:
+    return (ROOT / "scenarios" / "data" / "pv_tight_grid" / "weather.csv").read_text().splitlines()
+
+
+def test_a_weather_file_without_rows_is_bad_input(tmp_path, capsys):
+    refused(pv_scenario(tmp_path, "time,ghi,temp_air\n"), capsys, "weather.csv", "no rows")
+
+
+def test_an_unsorted_weather_file_is_named_as_such(tmp_path, capsys):
+    lines = weather_lines()
+    lines[10], lines[11] = lines[11], lines[10]  # file lines 11 and 12
+    msg = refused(pv_scenario(tmp_path, "\n".join(lines) + "\n"), capsys, "weather.csv line 12", "not sorted")
+    assert "covers" not in msg
+
+
+def test_weather_times_given_twice_are_refused_with_both_lines(tmp_path, capsys):
+    lines = weather_lines()
+    t = lines[20].split(",")[0]
+    lines.insert(21, f"{t},555.0,20.0")  # same time, another value: file lines 21 and 22
+    refused(pv_scenario(tmp_path, "\n".join(lines) + "\n"), capsys, "weather.csv lines 21 and 22", t)
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [("wind_speed", -3.655), ("temp_air", 400.0), ("ghi", 12000.0)],
+)
+def test_weather_values_outside_physics_are_refused(tmp_path, capsys, column, value):
+    """A negative wind speed (-3.655 m/s zeroes the Faiman model's denominator: PV became 0, exit 0),
+    an oven, irradiance beyond the sun's."""
+    lines = weather_lines()
+    lines[0] += ",wind_speed" if column == "wind_speed" else ""
+    for i in range(1, len(lines)):
+        cells = lines[i].split(",") + (["1.0"] if column == "wind_speed" else [])
+        if i == 29:  # file line 30
+            cells[["time", "ghi", "temp_air", "wind_speed"].index(column)] = str(value)
+        lines[i] = ",".join(cells)
+    refused(pv_scenario(tmp_path, "\n".join(lines) + "\n"), capsys, "weather.csv line 30", column)
+
+
+@pytest.mark.parametrize("altitude", [float("nan"), float("inf"), 1e9])
+def test_pv_altitude_that_pvlib_cannot_use_is_refused(tmp_path, capsys, altitude):
+    """``altitude_m: .nan`` made pvlib return NaN, filled with 0: PV fell from 452 to 0 kWh, exit 0."""
+    refused(pv_scenario(tmp_path, altitude_m=altitude), capsys, "pv_tight_grid.yaml", "altitude_m")
+
+
+def test_pvlib_nan_is_never_turned_into_zero_power():
+    """supply.py itself: bad numbers are refused by name, and NaN from pvlib is an error naming the first time."""
+    from gridopt.supply import pv_power_kw
+
+    idx = pd.date_range("2026-06-15", periods=24, freq="1h", tz="Europe/Amsterdam")
+    kw = {"latitude": 52.0, "longitude": 5.0, "peak_kw": 10.0}
+    assert pv_power_kw(idx, 60, **kw).sum() > 10  # sanity: a June day
+    with pytest.raises(gridopt.ScenarioError, match=r"s\.yaml: field 'pv\.altitude_m': .*nan"):
+        pv_power_kw(idx, 60, altitude_m=float("nan"), where="s.yaml", **kw)
+    with pytest.raises(gridopt.ScenarioError, match=r"field 'pv\.inverter_kw'"):
+        pv_power_kw(idx, 60, inverter_kw=0.0, where="s.yaml", **kw)
+    weather = pd.DataFrame({"ghi": 500.0, "temp_air": float("nan")}, index=idx)
+    with pytest.raises(gridopt.ScenarioError, match=r"w\.csv: .*NaN.*2026-06-15T00:00:00\+02:00"):
+        pv_power_kw(idx, 60, weather=weather, where="s.yaml", weather_where="w.csv", **kw)
+
+
+def test_the_shipped_pv_scenario_still_has_its_pv(tmp_path):
+    sc = gridopt.load_scenario(pv_scenario(tmp_path))
+    assert sc.series["pv_kw"].sum() * 0.25 == pytest.approx(452, abs=5)

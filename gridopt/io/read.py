@@ -620,7 +620,7 @@ def _pv_from_config(cfg: ScenarioConfig, grid, base: Path, where: str, confine: 
     from ..supply import pv_power_kw
 
     pv = cfg.pv
-    weather = None
+    weather, wwhere = None, None
     if pv.weather:
         wpath = _resolve(base, pv.weather, where, "pv.weather", confine)
         wwhere = wpath.name
@@ -628,6 +628,7 @@ def _pv_from_config(cfg: ScenarioConfig, grid, base: Path, where: str, confine: 
         check_columns(raw, wwhere, ("time", "ghi"), ("dni", "dhi", "temp_air", "wind_speed"))
         times = parse_times(raw["time"], str(grid.tz), wwhere, "time", cfg.date_format)
         weather = pd.DataFrame({c: numeric_column(raw, c, wwhere) for c in raw.columns if c != "time"})
+        _check_weather(weather, times, wwhere)
         weather.index = pd.DatetimeIndex(times)
         if weather.index[0] > grid.start or weather.index[-1] < grid.end - pd.Timedelta(hours=1):
             raise ScenarioError(
@@ -646,7 +647,47 @@ def _pv_from_config(cfg: ScenarioConfig, grid, base: Path, where: str, confine: 
         inverter_kw=pv.inverter_kw,
         loss_fraction=pv.loss_fraction,
         weather=weather,
+        where=where,
+        weather_where=wwhere,
     )
+
+
+#: Physical ranges of weather columns: irradiance [W/m2] (small negative offsets of
+#: night-time sensors are clipped to 0), air temperature [C], wind speed [m/s].
+WEATHER_BOUNDS = {
+    "ghi": (-50.0, 2000.0),
+    "dni": (-50.0, 2000.0),
+    "dhi": (-50.0, 2000.0),
+    "temp_air": (-90.0, 70.0),
+    "wind_speed": (0.0, 100.0),
+}
+
+
+def _check_weather(weather: pd.DataFrame, times: pd.Series, where: str) -> None:
+    """Refuse a weather table without rows, out of time order, with a time twice, or with values outside physics."""
+    if not len(weather):
+        raise ScenarioError(f"{where}: no rows (a header and no data)")
+    lines = weather.index.to_numpy()
+    for col, (lo, hi) in WEATHER_BOUNDS.items():
+        if col in weather:
+            out = (weather[col] < lo) | (weather[col] > hi)
+            if out.any():
+                i = out.idxmax()
+                raise ScenarioError(f"{where} line {i}: '{col}' = {weather.at[i, col]:g} is outside {lo:g}..{hi:g}")
+    t = times.to_numpy()
+    back = np.flatnonzero(t[1:] < t[:-1])
+    if len(back):
+        k = back[0] + 1
+        raise ScenarioError(
+            f"{where} line {lines[k]}: time {times.iloc[k].isoformat()} comes before the one on line {lines[k - 1]} "
+            f"({times.iloc[k - 1].isoformat()}): the file is not sorted by time"
+        )
+    same = np.flatnonzero(t[1:] == t[:-1])
+    if len(same):
+        k = same[0] + 1
+        raise ScenarioError(
+            f"{where} lines {lines[k - 1]} and {lines[k]}: the same time {times.iloc[k].isoformat()} twice"
+        )
 
 
 def _empty_trips(tz: str) -> pd.DataFrame:
