@@ -642,6 +642,12 @@ def apply_edits(sc: Scenario, edits: Edits, workdir: str | os.PathLike, *, confi
 
     # the fleet
     fleet_fields = (("fleet", "vehicles"), ("fleet", "trips"), ("fleet", "sessions"))
+    fleet_edit = edits.n_vehicles != before.n_vehicles or abs(edits.v2g_share - before.v2g_share) > 1e-12
+    if fleet_edit and (raw(fleet_fields[0]) is None or len(raw(fleet_fields[0])) != before.n_vehicles):
+        raise ScenarioError(
+            f"{where}: fleet size and V2G share edit vehicles.csv, but this scenario's visitors (energy_kwh "
+            "sessions of vehicles not in it) are not there: edit its sessions file instead"
+        )
     if edits.n_vehicles != before.n_vehicles:
         v, t, s = scale_fleet(*(raw(f) for f in fleet_fields), edits.n_vehicles)
         tables.update({fleet_fields[0]: v, fleet_fields[1]: t, fleet_fields[2]: s})

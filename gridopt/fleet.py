@@ -74,6 +74,10 @@ class FleetPlan:
     ignored_trips : int
         Trips wholly outside the horizon: departing at or after its end, or
         back at or before its start.
+    stations : ndarray of object, shape (n_vehicles, n_steps), or None
+        ``station_id`` of the session each vehicle is plugged into in each step
+        (None where it is not plugged in or its session names no station); None
+        when the sessions have no ``station_id`` column.
     """
 
     vehicle_ids: list
@@ -82,6 +86,7 @@ class FleetPlan:
     plugged: np.ndarray
     ignored_sessions: int = 0
     ignored_trips: int = 0
+    stations: np.ndarray | None = None
 
 
 def _by_vehicle(df: pd.DataFrame, vids: list, time_col: str) -> dict[int, np.ndarray]:
@@ -208,6 +213,8 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
     s_d = np.minimum(T, grid.departure_boundary(ses["departure"])) if len(ses) else np.zeros(0, np.int64)
     s_asoc, s_tsoc = ses["arrival_soc"].to_numpy(float), ses["target_soc"].to_numpy(float)
     s_id, s_time = ses["session_id"].to_numpy(object), list(ses["departure"])
+    s_station = ses["station_id"].to_numpy(object) if "station_id" in ses else None
+    stations = np.full((len(vids), T), None, dtype=object) if s_station is not None else None
     trp = sc.trips
     t_dep, t_arr = ns(trp["departure"]), ns(trp["arrival"])
     t_d = grid.departure_boundary(trp["departure"]) if len(trp) else np.zeros(0, np.int64)
@@ -253,6 +260,8 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
                 a = int(s_a[i])
                 d = max(a, int(s_d[i]))
                 j = add_segment(a, d, s0=float(s_asoc[i]) * B_v[v])
+                if stations is not None and isinstance(s_station[i], str):
+                    stations[v, a:d] = s_station[i]
                 kind = "session" if s_dep[i] <= end_ns else "session_end"
                 add_req(j, d, float(s_tsoc[i]) * B_v[v], kind, s_id[i], s_time[i])
         else:
@@ -327,4 +336,5 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
         plugged=plugged,
         ignored_sessions=int(sessions_out.sum()),
         ignored_trips=int(trips_out.sum()),
+        stations=stations,
     )

@@ -157,10 +157,42 @@ class TariffConfig(_Strict):
     )
 
 
+#: Largest ``energy_kwh`` one session may request [kWh]: the largest battery.
+SESSION_MAX_ENERGY_KWH = MAX_BATTERY_KWH
+#: Largest per-session charging power [kW]: the largest charger power.
+SESSION_MAX_POWER_KW = MAX_POWER_KW
+#: Charging efficiency of a visitor when neither the session nor ``fleet.session_defaults`` gives one [-].
+SESSION_DEFAULT_EFFICIENCY = 0.95
+
+
+class SessionDefaults(_Strict):
+    """Limits of *visitors*: ``energy_kwh`` sessions of vehicles not in vehicles.csv.
+
+    A session's own ``max_charge_kw``/``min_charge_kw`` cells win over these.
+    """
+
+    max_charge_kw: Annotated[Number, Field(gt=0, le=SESSION_MAX_POWER_KW)] | None = Field(
+        None, description="charging power of a visitor's charger [kW]; else each session gives max_charge_kw"
+    )
+    min_charge_kw: Annotated[Number, Field(ge=0, le=SESSION_MAX_POWER_KW)] = Field(
+        0.0, description="lowest power when charging at all [kW]"
+    )
+    charge_efficiency: Annotated[Number, Field(gt=0, le=1)] = Field(
+        SESSION_DEFAULT_EFFICIENCY, description="energy into the battery per kWh drawn [-]"
+    )
+
+    @model_validator(mode="after")
+    def _min_below_max(self):
+        if self.max_charge_kw is not None and self.min_charge_kw > self.max_charge_kw:
+            raise ValueError(f"min_charge_kw {self.min_charge_kw:g} is above max_charge_kw {self.max_charge_kw:g}")
+        return self
+
+
 class FleetConfig(_Strict):
-    vehicles: str
+    vehicles: str | None = Field(None, description="vehicles.csv; optional when every session gives energy_kwh")
     trips: str | None = None
     sessions: str | None = None
+    session_defaults: SessionDefaults | None = None
     max_share_outside_horizon: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)] | None = Field(
         None,
         description="largest share of a trips or sessions file that may fall wholly outside the horizon "
@@ -279,8 +311,22 @@ VEHICLE_DEFAULTS: dict[str, float] = {
 VEHICLE_TEXT_OPTIONAL = ("model",)
 TRIP_REQUIRED = ("vehicle_id", "departure", "arrival", "energy_kwh")
 TRIP_OPTIONAL = ("departure_soc", "trip_id")
+#: Columns of a sessions table in SoC form (the form the simulator's actual sessions use).
 SESSION_REQUIRED = ("vehicle_id", "arrival", "departure", "arrival_soc", "target_soc")
 SESSION_OPTIONAL = ("session_id",)
+#: Columns of a scenario's sessions.csv: times, and per row either ``arrival_soc`` + ``target_soc``
+#: or ``energy_kwh`` (see :func:`resolve_session_forms`).
+SESSION_FILE_REQUIRED = ("arrival", "departure")
+SESSION_FILE_OPTIONAL = (
+    "vehicle_id",
+    "arrival_soc",
+    "target_soc",
+    "energy_kwh",
+    "session_id",
+    "station_id",
+    "max_charge_kw",
+    "min_charge_kw",
+)
 
 
 def _line(df: pd.DataFrame, i) -> str:
@@ -443,6 +489,15 @@ def validate_vehicles(raw: pd.DataFrame, where: str) -> pd.DataFrame:
     return df.set_index("vehicle_id")
 
 
+def empty_vehicles() -> pd.DataFrame:
+    """A vehicles table without rows, as :func:`validate_vehicles` returns (for a fleet of visitors only)."""
+    cols = list(VEHICLE_REQUIRED[1:]) + list(VEHICLE_DEFAULTS)
+    df = pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    df["line"] = pd.Series(dtype=np.int64)
+    df.index = pd.Index([], dtype=object, name="vehicle_id")
+    return df
+
+
 def _check_known(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehicles_where: str) -> None:
     unknown = ~df["vehicle_id"].isin(vehicles.index)
     _require(
@@ -551,7 +606,303 @@ def validate_sessions(df: pd.DataFrame, vehicles: pd.DataFrame, where: str, vehi
     )
     _check_unique_events(df, "session_id", where)
     _check_overlap(df, "arrival", "departure", where, "session")
+    if "station_id" in df:
+        _check_stations(df, where)
     return df
+
+
+def _check_stations(df: pd.DataFrame, where: str) -> None:
+    """One vehicle at a time on a station: refuse two sessions on one ``station_id`` that overlap."""
+    on = df[df["station_id"].notna() & (df["station_id"].astype(str) != "")]
+    srt = on.sort_values(["station_id", "arrival"], kind="stable")
+    prev_end = srt.groupby("station_id")["departure"].shift()
+    prev_line = pd.Series(srt.index, index=srt.index).groupby(srt["station_id"]).shift()
+    clash = srt["arrival"] < prev_end
+    if clash.any():
+        i = clash.idxmax()
+        raise ScenarioError(
+            f"{where} {_line(df, i)}: station {srt.at[i, 'station_id']!r} is taken until {prev_end[i].isoformat()} "
+            f"by the session on line {int(prev_line[i])}, but this session arrives {srt.at[i, 'arrival'].isoformat()}: "
+            "one station charges one vehicle at a time"
+        )
+
+
+def _given(df: pd.DataFrame, col: str) -> pd.Series:
+    """Cells of ``col`` that hold a value (all False if the column is absent)."""
+    if col not in df:
+        return pd.Series(False, index=df.index)
+    return df[col].notna() & (df[col].astype("string").str.strip() != "").fillna(False).astype(bool)
+
+
+def _visitor_ids(df: pd.DataFrame, visitor: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Vehicle id of each visitor session, and where it came from.
+
+    ``vehicle_id`` if given (``vehicle_id/session_id`` when that visitor has several
+    sessions), else ``session_id``, else ``station_id@arrival``, else ``session-N``
+    (N = file line - 1, as generated session ids are).
+    """
+    vid = df["vehicle_id"].where(_given(df, "vehicle_id"))
+    sid = df["session_id"].where(_given(df, "session_id"))
+    station = df["station_id"].where(_given(df, "station_id")) if "station_id" in df else pd.Series(np.nan, df.index)
+    repeat = vid.where(visitor).duplicated(keep=False) & vid.notna() & visitor
+    ids, source = {}, {}
+    for i in df.index[visitor]:
+        if pd.notna(vid[i]):
+            if repeat[i]:
+                own = sid[i] if pd.notna(sid[i]) else f"session-{i - 1}"
+                ids[i], source[i] = f"{vid[i]}/{own}", "vehicle_id/session_id"
+            else:
+                ids[i], source[i] = str(vid[i]), "vehicle_id"
+        elif pd.notna(sid[i]):
+            ids[i], source[i] = str(sid[i]), "session_id"
+        elif pd.notna(station[i]):
+            ids[i], source[i] = f"{station[i]}@{df.at[i, 'arrival'].isoformat()}", "station_id@arrival"
+        else:
+            ids[i], source[i] = f"session-{i - 1}", "the line"
+    return pd.Series(ids, dtype=object), pd.Series(source, dtype=object)
+
+
+def resolve_session_forms(
+    df: pd.DataFrame,
+    vehicles: pd.DataFrame,
+    where: str,
+    vehicles_where: str | None,
+    defaults: SessionDefaults | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Turn a sessions table with either form per row into SoC form plus visitor vehicles.
+
+    Each row gives either ``arrival_soc`` and ``target_soc`` (a vehicle in
+    vehicles.csv), or ``energy_kwh``, the energy the driver wants **into the
+    battery** [kWh]:
+
+    * a vehicle in vehicles.csv also gives ``arrival_soc``; its target is
+      ``arrival_soc + energy_kwh / battery_kwh`` (at most ``max_soc``);
+    * any other session is a **visitor** with an unknown battery: its own vehicle
+      with ``battery_kwh = energy_kwh``, arriving empty (``arrival_soc = 0``), target
+      full (``target_soc = 1``), no V2G, ``min_soc = 0``; so its SoC in kWh is the
+      energy delivered so far. Its ``max_charge_kw``, ``min_charge_kw`` [kW] come
+      from the row, else from ``defaults``; ``charge_efficiency`` from ``defaults``
+      (else 0.95). A session of 0 kWh is a 1 kWh battery with ``max_soc = 0``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Parsed table, index = file lines: ``vehicle_id``, ``session_id``,
+        ``station_id`` (text or NaN), ``arrival``, ``departure`` (tz-aware), and the
+        numeric columns the file has among ``arrival_soc``, ``target_soc``,
+        ``energy_kwh`` [kWh], ``max_charge_kw``, ``min_charge_kw`` [kW] (NaN = empty cell).
+    vehicles : DataFrame
+        Validated vehicles table (may be empty).
+    where, vehicles_where : str
+        File names for messages; ``vehicles_where`` None when the scenario has no vehicles table.
+    defaults : SessionDefaults, optional
+
+    Returns
+    -------
+    sessions : DataFrame
+        ``vehicle_id`` (a visitor's own id, see :func:`_visitor_ids`), ``arrival``,
+        ``departure``, ``arrival_soc``, ``target_soc``, ``session_id``, and
+        ``energy_kwh``, ``station_id`` if the file has them.
+    visitors : DataFrame
+        Vehicles table (as :func:`validate_vehicles` returns) of the visitors, ``line``
+        = their session's line.
+    """
+    vtable = vehicles_where if vehicles_where is not None else "the scenario (it has no fleet.vehicles)"
+    has_t, has_e = "target_soc" in df, "energy_kwh" in df
+    if not has_t and not has_e:
+        raise ScenarioError(
+            f"{where}: missing column 'target_soc' (with arrival_soc) or 'energy_kwh' (kWh the driver requests): "
+            "each session says what it needs"
+        )
+    t, e, a = _given(df, "target_soc"), _given(df, "energy_kwh"), _given(df, "arrival_soc")
+    _require(
+        df,
+        t & e,
+        where,
+        lambda i: "gives both target_soc and energy_kwh: give one (target_soc with arrival_soc, or energy_kwh)",
+    )
+    if has_t and has_e:
+        _require(df, ~t & ~e, where, lambda i: "gives neither target_soc (with arrival_soc) nor energy_kwh")
+    else:
+        col = "target_soc" if has_t else "energy_kwh"
+        _require(
+            df,
+            ~(t | e),
+            where,
+            lambda i: f"'{col}' is empty (a session gives target_soc with arrival_soc, or energy_kwh)",
+        )
+    if t.any() and "arrival_soc" not in df:
+        raise ScenarioError(f"{where}: missing column 'arrival_soc' (sessions with target_soc need it)")
+    _require(df, t & ~a, where, lambda i: "'arrival_soc' is empty (a session with target_soc needs it)")
+    energy = df["energy_kwh"] if has_e else pd.Series(np.nan, index=df.index)
+    _require(df, energy < 0, where, lambda i: f"'energy_kwh' must be >= 0 (got {energy[i]:g})")
+    _require(
+        df,
+        energy > SESSION_MAX_ENERGY_KWH,
+        where,
+        lambda i: f"'energy_kwh' = {energy[i]:g} is not one session's energy (at most {SESSION_MAX_ENERGY_KWH:g} kWh)",
+    )
+    for col in ("max_charge_kw", "min_charge_kw"):
+        if col in df:
+            low = df[col] <= 0 if col == "max_charge_kw" else df[col] < 0
+            sign = "> 0" if col == "max_charge_kw" else ">= 0"
+            _require(df, low, where, lambda i, c=col, s=sign: f"'{c}' must be {s} (got {df.at[i, c]:g})")
+            _require(
+                df,
+                df[col] > SESSION_MAX_POWER_KW,
+                where,
+                lambda i, c=col: (
+                    f"'{c}' = {df.at[i, c]:g} is not a charger's power (at most {SESSION_MAX_POWER_KW:g} kW)"
+                ),
+            )
+
+    vid = df["vehicle_id"].where(_given(df, "vehicle_id"))
+    known = vid.isin(vehicles.index) & vid.notna()
+    _require(df, t & vid.isna(), where, lambda i: "'vehicle_id' is empty (a session with target_soc is a vehicle's)")
+    _require(
+        df,
+        t & ~known,
+        where,
+        lambda i: (
+            f"unknown vehicle_id {vid[i]!r} (not in {vehicles_where})"
+            if vehicles_where is not None
+            else f"unknown vehicle_id {vid[i]!r}: the scenario has no fleet.vehicles, so a session gives "
+            "energy_kwh instead of arrival_soc/target_soc"
+        ),
+    )
+    limits = _given(df, "max_charge_kw") | _given(df, "min_charge_kw")
+    _require(
+        df,
+        known & limits,
+        where,
+        lambda i: (
+            f"vehicle {vid[i]!r} takes its charging limits from {vehicles_where}: max_charge_kw and "
+            "min_charge_kw in sessions are for visitors (vehicles not in it)"
+        ),
+    )
+    # energy sessions of known vehicles: from arrival_soc, energy_kwh more
+    mine = e & known
+    _require(
+        df,
+        mine & ~a,
+        where,
+        lambda i: (
+            f"vehicle {vid[i]!r} is in {vehicles_where}: its session with energy_kwh needs arrival_soc (its SoC "
+            "at plug-in), or leave the vehicle out of it to make it a visitor"
+        ),
+    )
+    out = pd.DataFrame(index=df.index)
+    out["vehicle_id"] = vid.astype(object)
+    out["arrival"] = df["arrival"]
+    out["departure"] = df["departure"]
+    out["arrival_soc"] = df["arrival_soc"] if "arrival_soc" in df else np.nan
+    out["target_soc"] = df["target_soc"] if has_t else np.nan
+    if mine.any():
+        asoc = out["arrival_soc"]
+        _require(df, mine & ((asoc < 0) | (asoc > 1)), where, lambda i: f"'arrival_soc' = {asoc[i]} is outside 0..1")
+        veh = vehicles.reindex(vid.where(mine))
+        battery = veh["battery_kwh"].to_numpy()
+        target = asoc.to_numpy() + energy.to_numpy() / battery
+        over = pd.Series(mine.to_numpy() & (target > veh["max_soc"].to_numpy() + 1e-9), index=df.index)
+        _require(
+            df,
+            over,
+            where,
+            lambda i: (
+                f"energy_kwh {energy[i]:g} from arrival_soc {asoc[i]:g} would fill vehicle {vid[i]!r} to "
+                f"{asoc[i] * vehicles.at[vid[i], 'battery_kwh'] + energy[i]:.1f} kWh, above its max_soc "
+                f"{vehicles.at[vid[i], 'max_soc']:g} of {vehicles.at[vid[i], 'battery_kwh']:g} kWh"
+            ),
+        )
+        out.loc[mine, "target_soc"] = np.minimum(target[mine.to_numpy()], veh["max_soc"].to_numpy()[mine.to_numpy()])
+
+    # visitors: energy sessions of vehicles not in the vehicles table
+    visitor = e & ~known
+    _require(
+        df,
+        visitor & a,
+        where,
+        lambda i: (
+            f"{f'vehicle {vid[i]!r}' if pd.notna(vid[i]) else 'the vehicle of this session'} is not in {vtable}: a "
+            "visitor's battery is unknown, so its session gives energy_kwh without arrival_soc"
+        ),
+    )
+    given_visitors = df[visitor & vid.notna()].assign(vehicle_id=vid)
+    _check_overlap(given_visitors, "arrival", "departure", where, "session")
+    ids, source = _visitor_ids(df, visitor)
+    if len(ids):
+        clash = ids.isin(vehicles.index)
+        _require(
+            df,
+            clash.reindex(df.index, fill_value=False),
+            where,
+            lambda i: (
+                f"visitor id {ids[i]!r} (from {source[i]}) is also a vehicle in {vehicles_where}: give this "
+                "session its own vehicle_id"
+            ),
+        )
+        dup = ids.duplicated(keep="first")
+        first = {v: i for i, v in ids[~dup].items()}
+        _require(
+            df,
+            dup.reindex(df.index, fill_value=False),
+            where,
+            lambda i: (
+                f"visitor id {ids[i]!r} (from {source[i]}) is also the id of the session on line {first[ids[i]]}: "
+                "give each visitor session its own vehicle_id or session_id"
+            ),
+        )
+    d = defaults or SessionDefaults()
+    pmax = (df["max_charge_kw"] if "max_charge_kw" in df else pd.Series(np.nan, index=df.index)).fillna(
+        np.nan if d.max_charge_kw is None else d.max_charge_kw
+    )
+    pmin = (df["min_charge_kw"] if "min_charge_kw" in df else pd.Series(np.nan, index=df.index)).fillna(d.min_charge_kw)
+    _require(
+        df,
+        visitor & pmax.isna(),
+        where,
+        lambda i: (
+            f"visitor {ids[i]!r} has no max_charge_kw (its vehicle is not in {vtable}): give a max_charge_kw "
+            "column in the sessions or fleet.session_defaults.max_charge_kw"
+        ),
+    )
+    _require(
+        df,
+        visitor & (pmin > pmax),
+        where,
+        lambda i: f"min_charge_kw {pmin[i]:g} is above max_charge_kw {pmax[i]:g}",
+    )
+    E = energy[visitor]
+    visitors = pd.DataFrame(
+        {
+            "battery_kwh": E.where(E > 0, 1.0),
+            "max_charge_kw": pmax[visitor],
+            "max_discharge_kw": 0.0,
+            "min_soc": 0.0,
+            "initial_soc": np.nan,
+            "max_soc": (E > 0).astype(float),
+            "final_soc": np.nan,
+            "charge_efficiency": d.charge_efficiency,
+            "discharge_efficiency": SESSION_DEFAULT_EFFICIENCY,
+            "min_charge_kw": pmin[visitor],
+            "line": df.index[visitor],
+        },
+        index=df.index[visitor],
+    )
+    if "model" in vehicles:
+        visitors["model"] = ""
+    visitors.index = pd.Index(ids.reindex(visitors.index).astype(object).to_numpy(), name=vehicles.index.name)
+    visitors = visitors.reindex(columns=vehicles.columns)
+    out.loc[visitor, "vehicle_id"] = ids
+    out.loc[visitor, "arrival_soc"] = 0.0
+    out.loc[visitor, "target_soc"] = (E > 0).astype(float)
+    sid = df["session_id"].where(_given(df, "session_id"))
+    out["session_id"] = [str(s) if pd.notna(s) else f"session-{i - 1}" for i, s in sid.items()]
+    if has_e:
+        out["energy_kwh"] = energy
+    if "station_id" in df:
+        out["station_id"] = df["station_id"].where(_given(df, "station_id")).astype(object)
+    return out, visitors
 
 
 def check_fleet_roles(

@@ -24,18 +24,21 @@ from ..errors import ScenarioError
 from ..fleet import check_outside_horizon
 from ..scenario import (
     SERIES_COLUMNS,
-    SESSION_OPTIONAL,
-    SESSION_REQUIRED,
+    SESSION_FILE_OPTIONAL,
+    SESSION_FILE_REQUIRED,
     TRIP_OPTIONAL,
     TRIP_REQUIRED,
     Scenario,
     ScenarioConfig,
+    SessionDefaults,
     SolverOptions,
     check_column_limits,
     check_columns,
     check_fleet_roles,
     economic_warnings,
+    empty_vehicles,
     numeric_column,
+    resolve_session_forms,
     validate_sessions,
     validate_trips,
     validate_vehicles,
@@ -562,21 +565,44 @@ def scenario_from_dict(
     ).astype(float)
 
     # --- fleet -----------------------------------------------------------
-    vpath = _resolve(base, cfg.fleet.vehicles, where, "fleet.vehicles", confine)
-    vehicles = validate_vehicles(read_table(vpath, vpath.name), vpath.name)
+    fleet = cfg.fleet
+    if fleet.trips and not fleet.vehicles:
+        raise ScenarioError(
+            f"{where}: field 'fleet.trips': trips need fleet.vehicles (each vehicle's battery and initial_soc)"
+        )
+    if not fleet.vehicles and not fleet.sessions:
+        raise ScenarioError(
+            f"{where}: missing key 'fleet.vehicles': give fleet.vehicles (with trips or sessions), or "
+            "fleet.sessions whose sessions give energy_kwh"
+        )
+    vname = None
+    vehicles = empty_vehicles()
+    if fleet.vehicles:
+        vpath = _resolve(base, fleet.vehicles, where, "fleet.vehicles", confine)
+        vname = vpath.name
+        vehicles = validate_vehicles(read_table(vpath, vname), vname)
     trips = _empty_trips(tz)
     sessions = _empty_sessions(tz)
-    if cfg.fleet.trips:
-        tp = _resolve(base, cfg.fleet.trips, where, "fleet.trips", confine)
-        trips = _read_trips(tp, vehicles, tz, vpath.name, date_format)
-    if cfg.fleet.sessions:
-        sp = _resolve(base, cfg.fleet.sessions, where, "fleet.sessions", confine)
-        sessions = _read_sessions(sp, vehicles, tz, vpath.name, date_format)
+    if fleet.trips:
+        tp = _resolve(base, fleet.trips, where, "fleet.trips", confine)
+        trips = _read_trips(tp, vehicles, tz, vname, date_format)
+    visitors = empty_vehicles()
+    if fleet.sessions:
+        sp = _resolve(base, fleet.sessions, where, "fleet.sessions", confine)
+        sessions, visitors = _read_sessions(sp, vehicles, tz, vname, fleet.session_defaults, date_format)
+        if not len(vehicles) and not len(visitors):
+            raise ScenarioError(f"{sp.name}: no sessions, and the scenario has no fleet.vehicles: nothing to plan")
+        vehicles = _with_visitors(vehicles, visitors)
+    if fleet.session_defaults is not None and not len(visitors):
+        warnings.append(
+            "fleet.session_defaults is not used: no session is a visitor's (every session's vehicle is in "
+            f"{vname or 'vehicles.csv'})"
+        )
     check_fleet_roles(
         vehicles,
         trips,
         sessions,
-        vpath.name,
+        vname or "vehicles",
         Path(cfg.fleet.trips).name if cfg.fleet.trips else "trips",
         Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
     )
@@ -746,22 +772,37 @@ def _read_trips(
 
 
 def _read_sessions(
-    path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str, date_format: str | None = None
-) -> pd.DataFrame:
+    path: Path,
+    vehicles: pd.DataFrame,
+    tz: str,
+    vwhere: str | None,
+    defaults: SessionDefaults | None,
+    date_format: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sessions in SoC form and the visitors' vehicles (see :func:`~gridopt.scenario.resolve_session_forms`)."""
     where = path.name
     raw = read_table(path, where)
-    check_columns(raw, where, SESSION_REQUIRED, SESSION_OPTIONAL)
+    check_columns(raw, where, SESSION_FILE_REQUIRED, SESSION_FILE_OPTIONAL)
     df = pd.DataFrame(index=raw.index)
-    df["vehicle_id"] = _text_ids(raw, where)
+    for col in ("vehicle_id", "session_id", "station_id"):  # text; NaN where empty or absent
+        if col in raw:
+            df[col] = raw[col].astype(object)
+        elif col != "station_id":  # no station_id column: the scenario has no stations
+            df[col] = np.nan
     df["arrival"] = parse_times(raw["arrival"], tz, where, "arrival", date_format)
     df["departure"] = parse_times(raw["departure"], tz, where, "departure", date_format)
-    df["arrival_soc"] = numeric_column(raw, "arrival_soc", where)
-    df["target_soc"] = numeric_column(raw, "target_soc", where)
-    if "session_id" in raw:
-        df["session_id"] = raw["session_id"].astype("string").fillna("").astype(object)
-    else:
-        df["session_id"] = [f"session-{i - 1}" for i in raw.index]
-    return validate_sessions(df, vehicles, where, vwhere)
+    for col in ("arrival_soc", "target_soc", "energy_kwh", "max_charge_kw", "min_charge_kw"):
+        if col in raw:
+            df[col] = numeric_column(raw, col, where, required=False)
+    sessions, visitors = resolve_session_forms(df, vehicles, where, vwhere, defaults)
+    return validate_sessions(sessions, _with_visitors(vehicles, visitors), where, vwhere or "vehicles"), visitors
+
+
+def _with_visitors(vehicles: pd.DataFrame, visitors: pd.DataFrame) -> pd.DataFrame:
+    """The vehicles table followed by the visitors' vehicles."""
+    if not len(visitors):
+        return vehicles
+    return pd.concat([vehicles, visitors]) if len(vehicles) else visitors
 
 
 def _fleet_warnings(sc: Scenario) -> list[str]:

@@ -36,8 +36,11 @@ def _iso(s: pd.Series) -> pd.Series:
 
 
 def schedule_csv(schedule: pd.DataFrame) -> str:
-    """The schedule as CSV text (times ISO 8601 with offset; soc empty while away)."""
-    out = schedule[SCHEDULE_COLUMNS].copy()
+    """The schedule as CSV text (times ISO 8601 with offset; soc empty while away; station_id if any)."""
+    columns = list(SCHEDULE_COLUMNS)
+    if "station_id" in schedule:  # only scenarios whose sessions name stations
+        columns.insert(columns.index("vehicle_id") + 1, "station_id")
+    out = schedule[columns].copy()
     for col in ("charge_kw", "discharge_kw", "soc_kwh"):
         out[col] = out[col] + 0.0  # no "-0" in the file
     out["time"] = _iso(out["time"])

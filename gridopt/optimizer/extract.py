@@ -65,19 +65,26 @@ def extract(m: pyo.ConcreteModel, data: ModelData) -> tuple[pd.DataFrame, pd.Dat
 
 
 def schedule_frame(sc, plan, charge: np.ndarray, discharge: np.ndarray, soc_end: np.ndarray) -> pd.DataFrame:
-    """The vehicle x step schedule table from (n_vehicles, n_steps) arrays, vehicle by vehicle."""
+    """The vehicle x step schedule table from (n_vehicles, n_steps) arrays, vehicle by vehicle.
+
+    With stations (``plan.stations``), a ``station_id`` column follows ``vehicle_id``:
+    the station each vehicle is plugged into (None where it is not).
+    """
     V, T = len(plan.vehicle_ids), sc.grid.n_steps
     idx = sc.grid.index
-    return pd.DataFrame(
-        {
-            "time": pd.DatetimeIndex(np.tile(idx.as_unit("ns").asi8, V)).tz_localize("UTC").tz_convert(idx.tz),
-            "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
-            "plugged_in": plan.plugged.ravel(),
-            "charge_kw": charge.ravel(),
-            "discharge_kw": discharge.ravel(),
-            "soc_kwh": soc_end.ravel(),
-        }
+    cols = {
+        "time": pd.DatetimeIndex(np.tile(idx.as_unit("ns").asi8, V)).tz_localize("UTC").tz_convert(idx.tz),
+        "vehicle_id": np.repeat(np.array(plan.vehicle_ids, dtype=object), T),
+    }
+    if getattr(plan, "stations", None) is not None:  # sessions name their stations
+        cols["station_id"] = plan.stations.ravel()
+    cols.update(
+        plugged_in=plan.plugged.ravel(),
+        charge_kw=charge.ravel(),
+        discharge_kw=discharge.ravel(),
+        soc_kwh=soc_end.ravel(),
     )
+    return pd.DataFrame(cols)
 
 
 def frames(
