@@ -275,3 +275,109 @@ def test_forecast_knows_the_simulators_session_info_columns():
     from gridopt.simulate.actual import SESSION_INFO
 
     assert tuple(SESSION_INFO) == tuple(GRIDOPT_SESSION_INFO)
+
+
+# ---------------------------------------------------------------------------
+# 7. the time limit covers the whole run, and a plan always comes back
+# ---------------------------------------------------------------------------
+
+
+def synthetic(tmp_path: Path, n: int, **kw) -> Path:
+    from gridopt.synthetic import write_synthetic_fleet
+
+    return write_synthetic_fleet(tmp_path / f"syn{n}", n, **kw)
+
+
+def checked_again(res) -> None:
+    """The plan passes the independent physics check (optimize did it too; this does not trust that)."""
+    from gridopt.check import check_schedule
+
+    check_schedule(res.scenario, res.schedule, res.site, res.unmet)
+
+
+@pytest.mark.parametrize("binding", [False, True], ids=["plain", "binding"])
+def test_tiny_time_limit_returns_a_checked_plan(tmp_path, binding):
+    """50 vehicles, 0.01 s: the LP cannot finish; the greedy plan comes back, with no bound proven.
+
+    Before: exit 4, "without any feasible plan", though idling with shortfall is always feasible.
+    """
+    scen = gridopt.load_scenario(synthetic(tmp_path, 50, binding=binding))
+    res = gridopt.optimize(scen, gridopt.SolverOptions(time_limit_s=0.01, mip_rel_gap=1e-4))
+    s = res.summary
+    assert s["status"] == "time_limit"
+    assert s["method"] == "greedy"
+    assert s["lower_bound"] != s["lower_bound"]  # nan: no bound proven
+    assert s["mip_gap"] == float("inf")
+    checked_again(res)
+    assert s["energy_delivered_kwh"] > 0  # it charges, not just idles
+    assert s["total_cost"] == pytest.approx(s["stages"]["greedy_cost"], rel=1e-6)
+    assert s["total_cost"] >= gridopt.optimize(scen).summary["lower_bound"] - 1e-6
+
+
+def test_greedy_plan_keeps_every_rule_of_the_milp(tmp_path):
+    """Greedy plans of seeded fleets satisfy every row of the MILP and the physics check."""
+    from gridopt.check import check_schedule
+    from gridopt.fleet import build_fleet_plan
+    from gridopt.optimizer.extract import frames
+    from gridopt.optimizer.fast import plan_arrays
+    from gridopt.optimizer.greedy import greedy_plan, max_violation
+    from gridopt.optimizer.matrix import build_matrix
+
+    for seed, binding in [(0, False), (1, True), (2, False), (3, True)]:
+        scen = gridopt.load_scenario(synthetic(tmp_path / str(seed), 40, seed=seed, binding=binding))
+        plan = build_fleet_plan(scen)
+        mm = build_matrix(scen, plan, modes=True)
+        x = greedy_plan(scen, plan, mm)
+        assert x is not None
+        assert max_violation(mm, x) <= 1e-6
+        check_schedule(scen, *frames(scen, plan, *plan_arrays(scen, plan, mm, x)))
+
+
+def test_greedy_discharges_v2g_when_the_site_needs_it(tmp_path):
+    """Base load 30 kW on a 20 kW connection for the first two hours: the V2G car must give 10 kW.
+
+    EV2 (V2G, 50 kWh at 0.5, 10 kW) discharges 10 kW in hours 0 and 1; EV1 charges only from hour 2.
+    """
+    from test_bad_input import series
+
+    from gridopt.fleet import build_fleet_plan
+    from gridopt.optimizer.greedy import greedy_plan, max_violation
+    from gridopt.optimizer.matrix import build_matrix
+
+    path = sc(
+        vehicles=[car("EV1", initial_soc=0.2, final_soc=0.6, min_charge_kw=3.0), car("EV2", max_discharge_kw=10.0)],
+        site={"import_limit_kw": 20, "export_limit_kw": 0},
+        timeseries=series(range(4), base_load_kw=[30.0, 30.0, 5.0, 5.0]),
+    )(tmp_path / "sc")
+    scen = gridopt.load_scenario(path)
+    plan = build_fleet_plan(scen)
+    mm = build_matrix(scen, plan, modes=True)
+    x = greedy_plan(scen, plan, mm)
+    assert x is not None and max_violation(mm, x) <= 1e-9
+    from gridopt.optimizer.fast import plan_arrays
+
+    charge, discharge, *_ = plan_arrays(scen, plan, mm, x)
+    assert discharge[1, :2].tolist() == pytest.approx([10.0, 10.0])
+    assert charge[0, :2].tolist() == [0.0, 0.0]
+    assert charge[0, 2:].tolist() == pytest.approx([10.0, 10.0])  # 20 kWh to reach 0.6 of 50 kWh
+
+
+def test_time_limit_check_refuses_nonsense_through_the_python_api(tmp_path):
+    scen = gridopt.load_scenario(small(tmp_path))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(gridopt.ScenarioError, match="time_limit_s"):
+            gridopt.optimize(scen, gridopt.SolverOptions(time_limit_s=bad))
+
+
+def test_deadline_in_the_past_still_gives_the_greedy_plan(tmp_path):
+    scen = gridopt.load_scenario(synthetic(tmp_path, 30))
+    res = gridopt.optimize(scen, deadline=time.monotonic() - 1.0)
+    assert res.status == "time_limit" and res.summary["method"] == "greedy"
+    checked_again(res)
+
+
+def test_infeasible_site_is_still_reported_as_infeasible_at_a_tiny_limit(tmp_path):
+    """No plan within 0.01 s and the greedy stuck: the direct diagnosis names the conflict (exit 3), not exit 4."""
+    path = sc(vehicles=[car()], site={"import_limit_kw": 10, "export_limit_kw": 0, "base_load_kw": 50})(tmp_path / "s")
+    with pytest.raises(gridopt.InfeasibleError, match="import limit of 10 kW"):
+        gridopt.optimize(gridopt.load_scenario(path), gridopt.SolverOptions(time_limit_s=0.01))

@@ -79,7 +79,11 @@ def test_binding_case_needs_the_binaries(scenarios, exact):
     assert found, "no synthetic binding case made the binaries bind"
 
 
-def test_time_limit_without_a_plan_is_a_solver_error(tmp_path):
+def test_time_limit_without_a_plan_is_a_solver_error(tmp_path, monkeypatch):
+    """Only when the greedy fallback finds no plan either (here: switched off); else see tests/test_cli_solver.py."""
+    from gridopt.optimizer import fast
+
+    monkeypatch.setattr(fast, "greedy_plan", lambda *args: None)
     sc = gridopt.load_scenario(write_synthetic_fleet(tmp_path, 400, seed=5))
     with pytest.raises(gridopt.SolverError, match="without any feasible plan"):
         gridopt.optimize(sc, gridopt.SolverOptions(time_limit_s=0.001, mip_rel_gap=1e-3), baseline=False)

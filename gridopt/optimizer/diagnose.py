@@ -84,8 +84,13 @@ def export_conflicts(sc: Scenario, plan: FleetPlan) -> pd.DataFrame:
     )
 
 
-def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOptions | None = None) -> InfeasibleError:
-    """An :class:`InfeasibleError` naming the steps and the limit that conflict."""
+def site_conflicts(sc: Scenario, plan: FleetPlan) -> InfeasibleError | None:
+    """The power conflicts of :func:`power_conflicts` and :func:`export_conflicts` as an error, without solving.
+
+    Returns None when every step's power fits; the site may still be infeasible
+    for lack of stored V2G energy, which only :func:`explain_infeasible_site`
+    (an elastic model) finds.
+    """
     exp = export_conflicts(sc, plan)
     if len(exp):
         worst = exp["export_needed_kw"].idxmax()
@@ -120,6 +125,14 @@ def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOption
             for t, r in conf.iterrows()
         ]
         return InfeasibleError(msg, conflicts)
+    return None
+
+
+def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOptions | None = None) -> InfeasibleError:
+    """An :class:`InfeasibleError` naming the steps and the limit that conflict."""
+    direct = site_conflicts(sc, plan)
+    if direct is not None:
+        return direct
     # Power would suffice at every step: the V2G energy stored does not.
     from .model import build_model
     from .solve import solve

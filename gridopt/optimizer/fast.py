@@ -1,5 +1,8 @@
 """The fast path: LP relaxation, repair, proven gap; branch and bound only when needed.
 
+0. **Greedy**: a feasible plan without a solver (:mod:`gridopt.optimizer.greedy`),
+   checked against every row of the MILP. It is what comes back when the steps
+   below do not finish before the deadline.
 1. Solve the LP without the mode binaries and the rows that use them
    (:func:`~gridopt.optimizer.matrix.build_matrix` with ``modes=False``). It
    relaxes the MILP, so its optimum is a valid **lower bound**; and it solves in
@@ -18,8 +21,13 @@
 5. Otherwise branch and bound on the whole MILP, started from the best plan,
    within the time left; its bound is kept if better than the LP's.
 
-The time limit is enforced by HiGHS and, from outside, by a watchdog that
-cancels the solve shortly after it (HiGHS can overshoot during the root).
+Every step runs until a deadline (:func:`solve_fast`'s ``deadline``), enforced
+by HiGHS and, from outside, by a watchdog that interrupts the solve shortly
+after it (HiGHS can overshoot in presolve or the root). At the deadline the
+best plan so far comes back with status ``time_limit`` and the gap against the
+best proven bound: the LP's, or none (``nan``, gap ``inf``) if the LP did not
+finish. ``method`` lists the steps that ran, ending in ``greedy`` when the
+plan is the greedy one.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, SolverOptions
+from .greedy import greedy_plan
 from .highs import highs_version, new_highs, run_until
 from .matrix import MatrixModel, build_matrix
 from .solve import SolveReport, Status, relative_gap
@@ -213,17 +222,31 @@ def _mip(mm: MatrixModel, gap: float, start: np.ndarray | None) -> highspy.Highs
     return h
 
 
-def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSolution:
-    """Best plan of ``sc`` by LP bound, repair and (if needed) branch and bound, with a proven gap."""
-    t0 = time.perf_counter()
-    deadline = t0 + options.time_limit_s
+def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: float | None = None) -> FastSolution:
+    """Best plan of ``sc`` by LP bound, repair and (if needed) branch and bound, with a proven gap.
+
+    Parameters
+    ----------
+    deadline : float, optional
+        ``time.monotonic()`` instant by which the solve must be over [s];
+        ``options.time_limit_s`` from now when omitted. A greedy plan
+        (:func:`~gridopt.optimizer.greedy.greedy_plan`) is made before the LP:
+        when the LP or its repair does not finish in time, it is the plan that
+        comes back (status ``time_limit``, with the LP's bound if the LP finished).
+    """
+    t0 = time.monotonic()
+    if deadline is None:
+        deadline = t0 + float(options.time_limit_s)
     lp = build_matrix(sc, plan, modes=False)
     mm = build_matrix(sc, plan, modes=True)
-    build_s = time.perf_counter() - t0
+    build_s = time.monotonic() - t0
     target = options.mip_rel_gap
     stages: dict = {}
-    t1 = time.perf_counter()
+    t1 = time.monotonic()
     version = highs_version()
+
+    def left() -> float:
+        return deadline - time.monotonic()
 
     def report(status, obj, bound, method, term):
         return SolveReport(
@@ -232,7 +255,7 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
             objective=obj,
             lower_bound=bound,
             gap=relative_gap(obj, bound) if math.isfinite(obj) else math.inf,
-            solve_seconds=time.perf_counter() - t1,
+            solve_seconds=time.monotonic() - t1,
             solver="highs",
             solver_version=version,
             method=method,
@@ -241,86 +264,112 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
     def done(values, rep):
         return FastSolution(values, mm, rep, build_s, len(mm.binary), mm.n_cols, mm.n_rows, stages)
 
+    # 0. a feasible plan to fall back on, checked against every row of the MILP
+    best = greedy_plan(sc, plan, mm)
+    upper = float(mm.cost @ best) if best is not None else math.inf
+    source = "greedy" if best is not None else None
+    stages["greedy_seconds"] = time.monotonic() - t1
+    stages["greedy_cost"] = upper if best is not None else None
+    ran: list[str] = []
+
+    def method() -> str:
+        return "+".join(ran + (["greedy"] if source == "greedy" else [])) or "greedy"
+
+    def out_of_time(bound: float, term: str) -> FastSolution:
+        if best is None:
+            return done(None, report(Status.NO_SOLUTION, math.nan, bound, method(), term))
+        status = Status.OPTIMAL if relative_gap(upper, bound) <= target * (1 + 1e-9) else Status.TIME_LIMIT
+        return done(best, report(status, upper, bound, method(), term))
+
     # 1. the LP bound (without scaling: the model is well scaled already, and HiGHS's
     #    scaling doubled the time of the same iterations on large fleets; benchmarks/)
+    if best is not None and left() <= 0.01:
+        return out_of_time(math.nan, "time limit before the LP")
     h = _highs()
     h.setOptionValue("simplex_scale_strategy", 0)
     _pass(h, lp, integral=False)
-    _run(h, deadline - time.perf_counter())
+    _run(h, left())
     st = h.getModelStatus()
     if st == highspy.HighsModelStatus.kInfeasible:
         # HiGHS's LP presolve has called feasible planning problems infeasible: confirm without it
         h.setOptionValue("presolve", "off")
         h.clearSolver()
-        _run(h, deadline - time.perf_counter())
+        _run(h, left())
         st = h.getModelStatus()
         h.setOptionValue("presolve", "choose")
-    stages["lp_seconds"] = time.perf_counter() - t1
+    stages["lp_seconds"] = time.monotonic() - t1 - stages["greedy_seconds"]
     if st == highspy.HighsModelStatus.kInfeasible:
         return done(None, report(Status.INFEASIBLE, math.nan, math.nan, "lp", "infeasible"))
     if st != highspy.HighsModelStatus.kOptimal:
-        return done(None, report(Status.NO_SOLUTION, math.nan, math.nan, "lp", h.modelStatusToString(st)))
+        return out_of_time(math.nan, h.modelStatusToString(st))
+    ran.append("lp")
     lower = h.getInfo().objective_function_value
     x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
     if not len(mm.binary):
+        source = "lp"
         return done(x_lp, report(Status.OPTIMAL, lower, lower, "lp", "optimal"))
 
     # 2. repair: binaries fixed from the LP's plan; the fixed MILP is the LP with
     #    tighter bounds, re-solved warm from the LP's basis
-    t2 = time.perf_counter()
-    best, upper = None, math.inf
+    t2 = time.monotonic()
     changed = np.zeros(0, np.int64)
+    term = "time limit"
+    attempts = 0
     for round_up in (True, False):
+        if left() <= 0.01:
+            break
+        attempts += 1
         modes = repair(mm, x_lp, round_up=round_up)
         if len(changed):  # undo the previous attempt's bounds
             h.changeColsBounds(len(changed), changed.astype(np.int32), lp.col_lb[changed], _inf(lp.col_ub[changed]))
         changed, new_lb, new_ub = fixed_mode_bounds(lp, mm, modes)
         h.changeColsBounds(len(changed), changed.astype(np.int32), new_lb, _inf(new_ub))
-        _run(h, deadline - time.perf_counter())
+        _run(h, left())
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             obj = h.getInfo().objective_function_value
             if obj < upper:
-                best, upper = transfer(lp, mm, np.array(h.getSolution().col_value)), obj
+                best, upper, source = transfer(lp, mm, np.array(h.getSolution().col_value)), obj, "repair"
                 best[mm.binary] = modes.binaries(mm)
             if relative_gap(upper, lower) <= target:
                 break
+        else:
+            term = h.modelStatusToString(h.getModelStatus())
     del h
-    stages["repair_seconds"] = time.perf_counter() - t2
+    if attempts:
+        ran.append("repair")
+    stages["repair_seconds"] = time.monotonic() - t2
     stages["repair_gap"] = relative_gap(upper, lower)
-    method = "lp+repair"
     if best is not None and relative_gap(upper, lower) <= target:
-        return done(best, report(Status.OPTIMAL, upper, lower, method, "gap proven by the LP bound"))
+        return done(best, report(Status.OPTIMAL, upper, lower, method(), "gap proven by the LP bound"))
+    if left() <= 0.05:
+        return out_of_time(lower, term)
 
     # 4. neighbourhood: branch and bound over the vehicles the LP got wrong only
     free = conflict_vehicles(mm, x_lp)
     stages["conflict_vehicles"] = int(free.sum())
-    left = deadline - time.perf_counter()
-    if best is not None and 0 < free.sum() < len(free) and left > 0.1:
-        t3 = time.perf_counter()
+    if best is not None and 0 < free.sum() < len(free) and left() > 0.1:
+        t3 = time.monotonic()
         hs = _mip(mm, target, best)
         fixed_cols = _binaries_of(mm, ~free)
         fixed_vals = best[fixed_cols]
         hs.changeColsBounds(len(fixed_cols), fixed_cols.astype(np.int32), fixed_vals, fixed_vals)
         # its own gap target: the LP bound is the one that counts
         hs.setOptionValue("mip_rel_gap", target / 4)
-        _run(hs, min(left, max(0.5 * left, 1.0)))
-        stages["neighbourhood_seconds"] = time.perf_counter() - t3
+        _run(hs, min(left(), max(0.5 * left(), 1.0)))
+        stages["neighbourhood_seconds"] = time.monotonic() - t3
         info = hs.getInfo()
         if info.primal_solution_status == 2 and info.objective_function_value < upper:
-            best, upper = np.array(hs.getSolution().col_value), info.objective_function_value
+            best, upper, source = np.array(hs.getSolution().col_value), info.objective_function_value, "neighbourhood"
         del hs
-        method = "lp+repair+neighbourhood"
+        ran.append("neighbourhood")
         stages["neighbourhood_gap"] = relative_gap(upper, lower)
         if relative_gap(upper, lower) <= target:
-            return done(best, report(Status.OPTIMAL, upper, lower, method, "gap proven by the LP bound"))
+            return done(best, report(Status.OPTIMAL, upper, lower, method(), "gap proven by the LP bound"))
 
     # 5. branch and bound on the whole model, started from the best plan
-    left = deadline - time.perf_counter()
-    if left <= 0.05:
-        if best is None:
-            return done(None, report(Status.NO_SOLUTION, math.nan, lower, method, "time limit"))
-        return done(best, report(Status.TIME_LIMIT, upper, lower, method, "time limit"))
-    t3 = time.perf_counter()
+    if left() <= 0.05:
+        return out_of_time(lower, "time limit")
+    t3 = time.monotonic()
     # HiGHS 1.15's MIP presolve can return a wrong optimum *and bound* when it is
     # given a start (tests/test_reference.py::test_negative_price_fills_the_import_limit_...):
     # a start goes with presolve off, which is cheap only for small models; large
@@ -329,20 +378,18 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions) -> FastSol
     hm = _mip(mm, target, best if small else None)
     if small and best is not None:
         hm.setOptionValue("presolve", "off")
-    _run(hm, left)
-    stages["mip_seconds"] = time.perf_counter() - t3
+    _run(hm, left())
+    ran.append("mip")
+    stages["mip_seconds"] = time.monotonic() - t3
     info = hm.getInfo()
     st3 = hm.getModelStatus()
     if st3 == highspy.HighsModelStatus.kInfeasible:
-        return done(None, report(Status.INFEASIBLE, math.nan, math.nan, method + "+mip", "infeasible"))
+        return done(None, report(Status.INFEASIBLE, math.nan, math.nan, method(), "infeasible"))
     mip_bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else -math.inf
     bound = max(lower, mip_bound)
     if info.primal_solution_status == 2 and info.objective_function_value <= upper:
-        best, upper = np.array(hm.getSolution().col_value), info.objective_function_value
-    if best is None:
-        return done(None, report(Status.NO_SOLUTION, math.nan, bound, method + "+mip", hm.modelStatusToString(st3)))
-    status = Status.OPTIMAL if relative_gap(upper, bound) <= target * (1 + 1e-9) else Status.TIME_LIMIT
-    return done(best, report(status, upper, bound, method + "+mip", hm.modelStatusToString(st3)))
+        best, upper, source = np.array(hm.getSolution().col_value), info.objective_function_value, "mip"
+    return out_of_time(bound, hm.modelStatusToString(st3))
 
 
 def plan_arrays(sc: Scenario, plan: FleetPlan, mm: MatrixModel, values: np.ndarray):
