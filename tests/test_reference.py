@@ -161,11 +161,18 @@ def random_scenario(seed: int) -> dict:
         battery_degradation_cost_per_kwh=float(rng.choice([0.0, 0.02, 0.05])),
         unmet_energy_penalty_per_kwh=float(rng.choice([10.0, 10.0, 10.0, 1.0, 0.3])),
     )
+    # events outside the horizon are drawn on purpose (the model must ignore them): allow any share
+    fleet = {"vehicles": "vehicles.csv", "max_share_outside_horizon": 1.0}
+    if trips:
+        fleet["trips"] = "trips.csv"
+    if sessions:
+        fleet["sessions"] = "sessions.csv"
     return dict(
         vehicles=vehicles,
         trips=trips if trips else None,
         sessions=sessions if sessions else None,
         timeseries=timeseries(step, import_price, export_price, base, pv),
+        fleet=fleet,
         **fields,
     )
 
