@@ -1,0 +1,400 @@
+"""Hypothesis strategies: small valid bases and the mutations of :mod:`builders`."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import strategies as st
+
+from .builders import (
+    NUMERIC_PATHS,
+    OTHER_PATHS,
+    PATHS,
+    SETUPS,
+    TIME_FORMATS,
+    AddTariffFile,
+    AddWeather,
+    Base,
+    Case,
+    DropField,
+    DuplicateKey,
+    ExtraKey,
+    FileBytes,
+    Raw,
+    RenameIds,
+    SetCell,
+    SetField,
+    ShiftTimes,
+    StartEdit,
+    TableEdit,
+    TimeFormat,
+    YamlText,
+)
+
+bases = st.builds(
+    Base,
+    kind=st.sampled_from(["trips", "sessions", "pv_tou"]),
+    vehicles=st.integers(1, 3),
+    setup=st.integers(0, len(SETUPS) - 1),
+    hour=st.sampled_from([0, 0, 1, 6, 12, 20]),
+    v2g=st.booleans(),
+    min_charge=st.booleans(),
+    series_minutes=st.sampled_from([15, 60]),
+)
+
+# --- YAML values ------------------------------------------------------------
+
+RAW_SCALARS = [
+    ".nan",
+    ".NaN",
+    ".inf",
+    "-.inf",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "true",
+    "~",
+    "null",
+    "017",
+    "0o17",
+    "0x1F",
+    "0b101",
+    "1_000",
+    "16:00",
+    "1:30:00",
+    "1e3",
+    "1.0e+3",
+    "+4",
+    "4.",
+    ".5",
+    "-0",
+    "2026-06-15",
+    "2026-06-15 00:00:00",
+    "!!binary aGVsbG8=",
+    "!!float 4",
+    "!!str 4",
+    "!!int '4'",
+    "'4'",
+    '"4 "',
+    "[4]",
+    "{a: 1}",
+    "{16:00: 0.4, '16:00': 0.1, '00:00': 0.2}",
+    "{'00:00': 0.1, '16:00': .nan}",
+    "{'00:00': 0.1, '24:00': 0.2}",
+    "{'00:00': 0.1, '7:00': 0.2}",
+    "{'00:00': yes}",
+    "{}",
+    "[",
+    "'unterminated",
+    "*undefined_alias",
+    "!!python/name:os.system",
+]
+
+generic_values = st.one_of(
+    st.sampled_from([None, True, False, 0, 1, -1, 0.5, -0.0, "", "abc", "4", " 4 ", "4h", [], [1, 2], {}, {"a": 1}]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([1e-300, 5e-324, 1e300, 1e16, 1e20, 9.3e9, 2**63, -(2**63) - 1]),
+    st.text(max_size=8),
+    st.sampled_from(RAW_SCALARS).map(Raw),
+)
+
+SPECIFIC = {
+    ("timezone",): st.sampled_from(
+        [
+            "Europe/London",
+            "America/New_York",
+            "UTC",
+            "Etc/GMT-2",
+            "Asia/Kathmandu",
+            "Mars/Base",
+            "",
+            "europe/amsterdam",
+            "Europe/Amsterdam ",
+            "../../etc/passwd",
+            "+02:00",
+            "CEST",
+            "CET",
+            "EST5EDT",
+            "US/Pacific",
+            "GB",
+            "Asia/Calcutta",
+            "Europe/Kiev",
+            "UCT",
+            "Zulu",
+            "localtime",
+            "posixrules",
+            "Factory",
+        ]
+    ),
+    ("horizon_hours",): st.sampled_from(
+        [0.25, 0.1, 1e-300, 4.0000001, 10.1667, 10.166666666666666, 1, 24, 48, 744, 745, 1e6, -4]
+    ),
+    ("step_minutes",): st.sampled_from([1, 5, 7, 15, 16, 60, 90, 240, 1440, 1441, 0, -15, 15.5, 15.0, "15"]),
+    ("fleet", "vehicles"): st.sampled_from(["trips.csv", "missing.csv", "", ".", "/etc/passwd", "../vehicles.csv"]),
+    ("fleet", "trips"): st.sampled_from(["sessions.csv", "vehicles.csv", "missing.csv", None]),
+    ("fleet", "sessions"): st.sampled_from(["trips.csv", "vehicles.csv", "missing.csv", "sessions.csv"]),
+    ("timeseries",): st.sampled_from(["vehicles.csv", "trips.csv", "missing.csv", "scenario.yaml"]),
+    ("solver", "time_limit_s"): st.sampled_from([1e-9, 0.001, 0.5, 9.3e9, 1e300, 1e19]),
+    ("pv", "altitude_m"): st.sampled_from([1e9, -1e9, -500, 9000, 1e300]),
+}
+
+
+@st.composite
+def set_fields(draw):
+    path = draw(st.sampled_from(PATHS))
+    specific = SPECIFIC.get(path)
+    if path in NUMERIC_PATHS:
+        near = st.sampled_from([0, -1, 1e-9, 0.5, 2, 1e6, 1e12])
+        value = draw(
+            st.one_of(generic_values, near, specific) if specific is not None else st.one_of(generic_values, near)
+        )
+    else:
+        value = draw(st.one_of(generic_values, specific) if specific is not None else generic_values)
+    if isinstance(value, float) and math.isnan(value):
+        value = Raw(".nan")  # safe_dump writes .nan anyway; keep the repr readable
+    return SetField(path, value)
+
+
+start_edits = st.builds(
+    StartEdit,
+    st.sampled_from(
+        [
+            "wrong_offset",
+            "utc_offset_of_other_zone",
+            "naive",
+            "utc_z",
+            "space",
+            "date_only",
+            "dmy",
+            "mdy",
+            "no_colon_offset",
+            "misaligned",
+            "seconds",
+            "year_9999",
+            "year_1",
+            "year_1899",
+            "week_date",
+            "nonsense",
+            "unquoted",
+        ]
+    ),
+)
+
+config_mutations = st.one_of(
+    set_fields(),
+    st.builds(DropField, st.sampled_from(PATHS)),
+    st.builds(
+        ExtraKey,
+        st.sampled_from([(), ("site",), ("tariff",), ("pv",), ("fleet",), ("solver",)]),
+        st.sampled_from(["horizon_hour", "import_limit_kW", "Start", "extra", "timezone ", "0", "null"]),
+        st.sampled_from([1, "x", None, Raw(".nan")]),
+    ),
+    start_edits,
+    st.builds(
+        AddWeather,
+        st.sampled_from(["good", "header_only", "unsorted", "duplicate_times", "short", "negative", "huge", "nan"]),
+    ),
+    st.builds(
+        AddTariffFile,
+        st.sampled_from(
+            [
+                "good",
+                "no_cover",
+                "mismatch",
+                "nan",
+                "strings",
+                "unsorted",
+                "empty",
+                "list",
+                "junk",
+                "bad_mask",
+                "negative_demand",
+            ]
+        ),
+    ),
+)
+
+# --- CSV cells and tables ---------------------------------------------------
+
+JUNK_CELLS = [
+    "",
+    " ",
+    "abc",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e400",
+    "-1e400",
+    "1e-320",
+    "-5",
+    "-0",
+    "0",
+    "1e300",
+    "99999999999999999999",
+    "0x10",
+    "1_000",
+    "1,5",
+    "1.5.2",
+    "TRUE",
+    "=1+1",
+    "+cmd|' /C calc'!A0",
+    "@SUM(A1)",
+    "\uff11\uff12",  # fullwidth 12
+    "\u0663",  # arabic-indic 3
+    "12\u00a0",
+    '"',
+    "None",
+    "null",
+    "2026-06-15T01:00:00+02:00",
+    "2026-02-30T01:00:00+01:00",
+    "10/03/2026 06:00:00",
+    "10000-01-01T00:00:00+00:00",
+    "\x00",
+]
+
+cells = st.one_of(
+    st.sampled_from(JUNK_CELLS),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.text(max_size=6),
+)
+
+table_mutations = st.one_of(
+    st.builds(SetCell, st.integers(0, 5), st.integers(0, 5), st.integers(0, 12), cells),
+    st.builds(
+        TableEdit,
+        st.integers(0, 5),
+        st.sampled_from(
+            [
+                "drop_column",
+                "duplicate_column",
+                "rename_column",
+                "add_column",
+                "swap_columns",
+                "drop_row",
+                "duplicate_row",
+                "shuffle_rows",
+                "header_only",
+                "blank_lines",
+                "short_row",
+                "long_row",
+                "multiline_cell",
+            ]
+        ),
+        st.integers(0, 12),
+        st.sampled_from(["{}", " {}", "{} ", "{}".upper(), "", "extra", "time", "vehicle_id", "Vehicle_ID", "{}_2"]),
+    ),
+    st.builds(TimeFormat, st.integers(0, 5), st.integers(0, 2), st.sampled_from(TIME_FORMATS), st.integers(-1, 3)),
+    st.builds(
+        ShiftTimes,
+        st.integers(0, 5),
+        st.integers(0, 3),
+        st.sampled_from([-24.0, -5.0, -0.1, 0.1, 1.0, 3.9, 4.0, 24.0, 8760.0 * 10, -8760.0 * 10]),
+    ),
+    st.builds(
+        RenameIds,
+        st.integers(0, 5),
+        st.sampled_from(["lower", "padded", "nbsp", "fullwidth", "formula", "number", "float_like"]),
+    ),
+)
+
+# --- YAML text and file bytes -----------------------------------------------
+
+text_mutations = st.one_of(
+    st.builds(
+        DuplicateKey,
+        st.sampled_from(
+            [
+                ("horizon_hours",),
+                ("step_minutes",),
+                ("timezone",),
+                ("start",),
+                ("name",),
+                ("site", "import_limit_kw"),
+                ("site", "export_limit_kw"),
+                ("tariff", "import_price"),
+                ("fleet", "vehicles"),
+                ("solver", "time_limit_s"),
+                ("pv", "peak_kw"),
+            ]
+        ),
+        st.sampled_from(["8", "1", "0.5", "'x'", "Europe/London"]),
+    ),
+    st.builds(
+        YamlText,
+        st.sampled_from(
+            [
+                "tabs",
+                "truncate",
+                "deep_nest",
+                "alias",
+                "document_marker",
+                "comment_only",
+                "list",
+                "merge_key",
+                "python_tag",
+                "junk_line",
+            ]
+        ),
+        st.integers(0, 400),
+    ),
+)
+
+ENCODINGS = [
+    "bom",
+    "double_bom",
+    "utf16",
+    "utf16le",
+    "latin1",
+    "cp1252_quotes",
+    "crlf",
+    "cr",
+    "gzip",
+    "gzip_truncated",
+    "gzip_corrupt",
+    "gzip_twice",
+    "empty",
+    "whitespace",
+    "nul",
+    "truncate",
+    "garbage",
+    "binary",
+    "trailing_comma",
+    "semicolon",
+    "no_final_newline",
+]
+byte_mutations = st.builds(FileBytes, st.integers(0, 6), st.sampled_from(ENCODINGS), st.integers(0, 2000))
+
+any_mutation = st.one_of(config_mutations, table_mutations, text_mutations, byte_mutations)
+
+#: The main property's input: a base and 0-3 mutations of any kind.
+cases = st.builds(Case, bases, st.lists(any_mutation, max_size=3).map(tuple))
+#: Encodings and damage only.
+encoded_cases = st.builds(Case, bases, st.lists(byte_mutations, min_size=1, max_size=2).map(tuple))
+#: Time zones, starts, horizons, steps and time formats.
+time_cases = st.builds(
+    Case,
+    bases,
+    st.lists(
+        st.one_of(
+            st.builds(
+                SetField,
+                st.sampled_from([("timezone",), ("horizon_hours",), ("step_minutes",)]),
+                st.one_of(SPECIFIC[("timezone",)], SPECIFIC[("horizon_hours",)], SPECIFIC[("step_minutes",)]),
+            ),
+            start_edits,
+            st.builds(
+                TimeFormat, st.integers(0, 5), st.integers(0, 2), st.sampled_from(TIME_FORMATS), st.integers(-1, 3)
+            ),
+            st.builds(ShiftTimes, st.integers(0, 5), st.integers(0, 3), st.sampled_from([-24.0, -0.1, 4.0, 87600.0])),
+        ),
+        min_size=1,
+        max_size=2,
+    ).map(tuple),
+)
+
+__all__ = ["bases", "cases", "encoded_cases", "time_cases", "OTHER_PATHS"]
