@@ -1,7 +1,9 @@
 """Command line: ``gridopt run SCENARIO --out DIR`` and ``gridopt validate SCENARIO``.
 
 Exit codes: 0 success, 2 bad input, 3 infeasible site, 4 solver failure or time
-limit without a plan, 70 a plan that broke a physical limit (a bug).
+limit without a plan, 70 a plan that broke a physical limit (a bug), 73 the
+results could not be written (``EX_CANTCREAT``: a folder of other files, another
+run writing there, no permission or space; nothing was written).
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import load_scenario, optimize, write_results
     from .errors import GridoptError
+    from .io.write import check_output_dir
     from .scenario import SolverOptions
 
     try:
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if Path(args.out).exists() and not Path(args.out).is_dir():
             print(f"error: --out {args.out} exists and is not a folder", file=sys.stderr)
             return 2
+        check_output_dir(args.out)  # a folder of other files: refused before solving, not after
         opts = sc.solver
         if args.time_limit is not None or args.gap is not None:
             opts = SolverOptions(
@@ -141,14 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = optimize(sc, opts, baseline=not args.no_baseline)
-        try:
-            write_results(res, args.out)
-        except OSError as exc:
-            print(
-                f"error: cannot write results to {args.out}: {exc.strerror or exc}; nothing was written",
-                file=sys.stderr,
-            )
-            return 2
+        write_results(res, args.out)  # OutputError (exit 73) when nothing could be written
         if not args.quiet:
             _print_summary(res, args.out)
         return 0

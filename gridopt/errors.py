@@ -19,6 +19,12 @@ class ScenarioError(GridoptError, ValueError):
     exit_code = 2
 
 
+class OutputError(GridoptError, OSError):
+    """The results could not be written (exit code 73, ``EX_CANTCREAT``); the output folder is as it was."""
+
+    exit_code = 73
+
+
 class InfeasibleError(GridoptError):
     """The site limits make every plan impossible (exit code 3).
 

@@ -275,7 +275,6 @@ def test_failure_leaves_an_earlier_run_untouched(tmp_path, capsys, make, code):
     out.mkdir()
     (out / "schedule.csv").write_text("time,vehicle_id\nold,run\n")
     (out / "summary.json").write_text('{"status": "optimal", "old": true}\n')
-    (out / "notes.txt").write_text("keep me\n")
     before = snapshot(tmp_path)
     assert main(["run", str(path), "--out", str(out)]) == code
     one_error_line(capsys.readouterr().err)

@@ -6,28 +6,36 @@ on the code before its fix.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import io
+import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
 from conftest import car, write_scenario
+from test_bad_input import trip
 from test_upload import make_zip
 
 import gridopt
 from gridopt.cli import main
-from gridopt.io import read, upload
+from gridopt.errors import OutputError
+from gridopt.io import read, upload, write
 from gridopt.io.upload import unpack_scenario_zip
 
 ROOT = Path(__file__).resolve().parents[1]
+START = pd.Timestamp("2026-06-15T00:00:00+02:00")
 VEHICLES_HEADER = "vehicle_id,battery_kwh,max_charge_kw,max_discharge_kw,min_soc,initial_soc\n"
 VEHICLE_ROW = "EV1,50,10,0,0.1,0.5\n"
 
@@ -426,3 +434,370 @@ def test_pvlib_nan_is_never_turned_into_zero_power():
 def test_the_shipped_pv_scenario_still_has_its_pv(tmp_path):
     sc = gridopt.load_scenario(pv_scenario(tmp_path))
     assert sc.series["pv_kw"].sum() * 0.25 == pytest.approx(452, abs=5)
+
+
+# ---------------------------------------------------------------------------
+# Results: all or nothing, one writer at a time
+# ---------------------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+
+
+def fake_result(run: int, vehicle_id: str | None = None) -> SimpleNamespace:
+    """A result whose three files all carry ``run`` (vehicle id, site import, summary)."""
+    times = pd.date_range("2026-06-15", periods=4, freq="1h", tz="Europe/Amsterdam")
+    vid = vehicle_id or f"RUN{run}"
+    schedule = pd.DataFrame(
+        {
+            "time": times,
+            "vehicle_id": vid,
+            "plugged_in": True,
+            "charge_kw": 1.0,
+            "discharge_kw": 0.0,
+            "soc_kwh": [10.0, 11.0, 12.0, 13.0],
+        }
+    )
+    site = pd.DataFrame({c: 0.0 for c in write.SITE_COLUMNS[1:]}, index=times)
+    site["grid_import_kw"] = float(run)
+    summary = {"scenario": f"run {run}", "run": run, "unmet_energy_by_vehicle": {vid: 0.0}}
+    return SimpleNamespace(schedule=schedule, site=site, summary=summary)
+
+
+def run_of(out: Path) -> int:
+    """The run whose files ``out`` holds; fails unless all three come from one run."""
+    assert sorted(p.name for p in out.iterdir()) == ["schedule.csv", "site.csv", "summary.json"]
+    runs = {
+        int(pd.read_csv(out / "schedule.csv")["vehicle_id"].iloc[0][3:]),
+        int(pd.read_csv(out / "site.csv")["grid_import_kw"].iloc[0]),
+        json.loads((out / "summary.json").read_text())["run"],
+    }
+    assert len(runs) == 1, f"files from different runs: {runs}"
+    return runs.pop()
+
+
+def leftovers(parent: Path, out: Path) -> list[str]:
+    """Anything beside ``out`` but its lock file."""
+    return sorted(p.name for p in parent.iterdir() if p != out and p.name != f".{out.name}.lock")
+
+
+def writer(out: Path, run: int, before: str = "", env: dict | None = None) -> subprocess.Popen:
+    """A process that writes ``fake_result(run)`` into ``out`` after running ``before`` (crash hooks)."""
+    code = (
+        f"import os, sys, time\nsys.path.insert(0, {str(TESTS)!r})\n"
+        "from test_files_outputs import fake_result\nfrom gridopt.io import write\n"
+        f"{before}\n"
+        f"write.write_results(fake_result({run}), {str(out)!r})\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def crash_before(module: str, func: str, n: int = 1) -> str:
+    """Kill the writer (no cleanup, like kill -9) just before its ``n``-th call of ``module.func``."""
+    return (
+        f"import {module} as target\nreal = target.{func}\ncalls = []\n"
+        "def hook(*args, **kwargs):\n"
+        "    calls.append(1)\n"
+        f"    if len(calls) == {n}:\n"
+        "        os._exit(9)\n"
+        "    return real(*args, **kwargs)\n"
+        f"target.{func} = hook\n"
+    )
+
+
+NO_EXCHANGE = "write._exchange = lambda a, b: False\n"
+
+
+def test_results_replace_an_earlier_run_whole(tmp_path):
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    assert run_of(out) == 1
+    write.write_results(fake_result(2), out)
+    assert run_of(out) == 2
+    assert leftovers(tmp_path, out) == []
+
+
+@pytest.mark.parametrize(
+    "crash",
+    [
+        pytest.param(crash_before("gridopt.io.write", "_exchange"), id="exchange:before"),
+        pytest.param(crash_before("shutil", "rmtree"), id="exchange:after"),
+        pytest.param(NO_EXCHANGE + crash_before("os", "rename", 1), id="renames:before-first"),
+        pytest.param(NO_EXCHANGE + crash_before("os", "rename", 2), id="renames:between"),
+        pytest.param(NO_EXCHANGE + crash_before("shutil", "rmtree"), id="renames:after"),
+    ],
+)
+def test_a_writer_killed_during_the_swap_leaves_one_whole_set(tmp_path, crash):
+    """Killed at any step of the swap: DIR holds all of the old run or all of the new one (never
+    a new schedule.csv beside an old site.csv); the next writer repairs and cleans up."""
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    proc = writer(out, 2, crash)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 9, err
+    if out.exists():
+        assert run_of(out) in (1, 2)
+    else:  # only between the two renames of a system without an atomic exchange
+        assert crash.endswith(crash_before("os", "rename", 2))
+    write.write_results(fake_result(3), out)
+    assert run_of(out) == 3
+    assert leftovers(tmp_path, out) == []
+
+
+def test_this_system_exchanges_folders_atomically(tmp_path):
+    """Linux (kernel 3.15+, glibc 2.28+, most file systems) swaps two folders in one step."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "from_a").touch()
+    swapped = write._exchange(tmp_path / "a", tmp_path / "b")
+    assert swapped == sys.platform.startswith("linux")
+    assert (tmp_path / ("b" if swapped else "a") / "from_a").exists()
+
+
+def test_a_swap_interrupted_between_two_renames_restores_the_old_run(tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    proc = writer(out, 2, NO_EXCHANGE + crash_before("os", "rename", 2))
+    proc.communicate(timeout=60)
+    assert proc.returncode == 9 and not out.exists()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(write, "_stage", disk_full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        write.write_results(fake_result(3), out)
+    assert run_of(out) == 1  # the next writer put the old run back before failing
+    assert leftovers(tmp_path, out) == []
+
+
+CRASH_ON_SITE_CSV = (
+    "import builtins, io\nreal_open = builtins.open\n"
+    "def hook(file, *args, **kwargs):\n"
+    "    if os.path.basename(str(file)) == 'site.csv':\n"
+    "        os._exit(9)\n"
+    "    return real_open(file, *args, **kwargs)\n"
+    "builtins.open = io.open = hook\n"
+)
+
+
+def test_a_writer_killed_while_writing_leaves_the_old_run_and_its_temp_folder_goes(tmp_path):
+    """A killed run left a ``.OUT.xxxx/`` temp folder forever: the next write removes it."""
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    proc = writer(out, 2, CRASH_ON_SITE_CSV)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 9, err
+    assert run_of(out) == 1
+    assert leftovers(tmp_path, out), "the killed writer's temp folder should be there until the next write"
+    write.write_results(fake_result(3), out)
+    assert run_of(out) == 3 and leftovers(tmp_path, out) == []
+
+
+def test_the_reported_kill_between_file_moves(tmp_path):
+    """The report: a kill after the first of three moves left a new schedule.csv beside an old
+    site.csv and summary.json. Killed at its second move (rename or replace), a writer leaves a
+    whole set, or (without an atomic exchange) one that the next writer restores."""
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    crash = crash_before("os", "replace", 2).replace("calls = []", "calls = CALLS") + crash_before(
+        "os", "rename", 2
+    ).replace("calls = []", "calls = CALLS")
+    proc = writer(out, 2, "CALLS = []\n" + crash)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 9), err
+    assert run_of(out) in (1, 2)
+    write.write_results(fake_result(3), out)
+    assert run_of(out) == 3 and leftovers(tmp_path, out) == []
+
+
+def test_a_writer_that_starts_while_another_swaps_waits_its_turn(tmp_path, monkeypatch):
+    """Deterministic interleaving: a second write starts in the middle of the first one's moves.
+    It must not slip its files in between (it waits for the lock and, here, gives up)."""
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    monkeypatch.setattr(write, "LOCK_WAIT_S", 0.2)
+    second: list[str] = []
+    real = {"rename": os.rename, "replace": os.replace}
+    calls: list[int] = []
+
+    def hook(kind):
+        def move(a, b):
+            calls.append(1)
+            if len(calls) == 2 and not second:
+                try:
+                    write.write_results(fake_result(3), out)
+                    second.append("written")
+                except OutputError as exc:
+                    second.append(str(exc))
+            return real[kind](a, b)
+
+        return move
+
+    monkeypatch.setattr(os, "rename", hook("rename"))
+    monkeypatch.setattr(os, "replace", hook("replace"))
+    monkeypatch.setattr(write, "_exchange", lambda a, b: False)  # two renames: a second move to interleave
+    write.write_results(fake_result(2), out)
+    assert second and "another gridopt run is writing" in second[0]
+    assert run_of(out) == 2
+
+
+def test_two_writers_at_once_never_mix_their_files(tmp_path):
+    """Each writer stages slowly; both finish (exit 0), one after the other, and DIR holds one whole run."""
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    slow = (
+        "real = {'rename': os.rename, 'replace': os.replace}\n"
+        "def slow(kind):\n"
+        "    def move(a, b):\n"
+        "        time.sleep(0.2)\n"
+        "        return real[kind](a, b)\n"
+        "    return move\n"
+        "os.rename, os.replace = slow('rename'), slow('replace')\n"
+    )
+    procs = [writer(out, run, slow) for run in (2, 3)]
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    assert run_of(out) in (2, 3)
+    assert leftovers(tmp_path, out) == []
+
+
+def test_a_second_writer_waits_a_bounded_time_then_fails_clearly(tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    write.write_results(fake_result(1), out)
+    monkeypatch.setattr(write, "LOCK_WAIT_S", 0.3)
+    with open(tmp_path / ".results.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        with pytest.raises(OutputError, match=r"another gridopt run is writing .*results"):
+            write.write_results(fake_result(2), out)
+        assert 0.25 < time.monotonic() - t0 < 5
+    assert run_of(out) == 1
+    write.write_results(fake_result(2), out)  # the lock is free again
+    assert run_of(out) == 2
+
+
+def test_a_folder_with_files_gridopt_did_not_write_is_not_replaced(tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    (out / "summary.json").write_text("{}\n")
+    with pytest.raises(OutputError, match=r"results holds files gridopt did not write \(notes\.txt\)"):
+        write.write_results(fake_result(1), out)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "summary.json"]
+    assert (out / "notes.txt").read_text() == "mine\n"
+    assert leftovers(tmp_path, out) == []
+
+
+def test_an_empty_folder_and_a_new_nested_one_are_fine(tmp_path):
+    (tmp_path / "empty").mkdir()
+    write.write_results(fake_result(1), tmp_path / "empty")
+    assert run_of(tmp_path / "empty") == 1
+    write.write_results(fake_result(2), tmp_path / "a" / "b" / "c")
+    assert run_of(tmp_path / "a" / "b" / "c") == 2
+
+
+def small_run_scenario(folder: Path) -> Path:
+    return write_scenario(folder, vehicles=[car()], trips=[trip()])
+
+
+def test_cannot_write_output_exits_73_not_2(tmp_path, capsys):
+    """A failure to write is not bad input: exit 73 (EX_CANTCREAT), one line, nothing written."""
+    path = small_run_scenario(tmp_path / "sc")
+    (tmp_path / "file").write_text("x")
+    code = main(["run", str(path), "--out", str(tmp_path / "file" / "results")])
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 73
+    assert "cannot write results to" in line and "nothing was written" in line
+    assert OutputError.exit_code == 73 and issubclass(OutputError, gridopt.GridoptError)
+
+
+def test_cli_refuses_a_folder_of_other_files_before_solving(tmp_path, capsys, monkeypatch):
+    path = small_run_scenario(tmp_path / "sc")
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "thesis.docx").write_text("years of work")
+    solved = []
+    monkeypatch.setattr(gridopt, "optimize", lambda *a, **k: solved.append(1))
+    code = main(["run", str(path), "--out", str(out)])
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 73 and "thesis.docx" in line and not solved
+    assert (out / "thesis.docx").read_text() == "years of work"
+
+
+def test_cli_run_into_a_locked_folder_exits_73(tmp_path, capsys, monkeypatch):
+    path = small_run_scenario(tmp_path / "sc")
+    out = tmp_path / "results"
+    monkeypatch.setattr(write, "LOCK_WAIT_S", 0.2)
+    with open(tmp_path / ".results.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code = main(["run", str(path), "--out", str(out)])
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 73 and "another gridopt run" in line
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# Spreadsheet-safe outputs (OWASP CSV injection)
+# ---------------------------------------------------------------------------
+
+FORMULAS = ['=HYPERLINK("http://evil.example","click")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\t=1+1"]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+@pytest.mark.parametrize("column", ["vehicle_id", "trip_id", "session_id", "station_id"])
+def test_ids_that_a_spreadsheet_runs_as_formulas_are_refused(tmp_path, capsys, column, text):
+    """Ids are identifiers, read by chargers' back-ends as well as by people: refused when read, rather
+    than changed on export (a tab or CR before the formula is stripped with the cell, then refused)."""
+    vid = text if column == "vehicle_id" else "EV1"
+    trips = [trip(vid=vid, **({"trip_id": text} if column == "trip_id" else {}))]
+    sessions = None
+    if column in ("session_id", "station_id"):
+        trips = None
+        sessions = [
+            {"vehicle_id": "V1", "arrival": START.isoformat(), "departure": (START + pd.Timedelta(hours=3)).isoformat()}
+            | {"arrival_soc": 0.2, "target_soc": 0.8, column: text}
+        ]
+    vehicles = [car(vid)] if sessions is None else [car("V1", initial_soc=None)]
+    path = write_scenario(tmp_path / "sc", vehicles=vehicles, trips=trips, sessions=sessions)
+    where = {"vehicle_id": "vehicles.csv", "trip_id": "trips.csv"}.get(column, "sessions.csv")
+    refused(path, capsys, f"{where} line 2", f"'{column}'", "formula")
+
+
+@pytest.mark.parametrize("text", FORMULAS[:4])
+def test_a_scenario_name_that_runs_as_a_formula_is_refused(tmp_path, capsys, text):
+    path = write_scenario(tmp_path / "sc", vehicles=[car()], name=text)
+    refused(path, capsys, "scenario.yaml", "field 'name'", "formula")
+
+
+def test_formula_ids_are_refused_through_an_uploaded_zip(tmp_path):
+    folder = tmp_path / "src"
+    path = write_scenario(folder, vehicles=[car("=1+1")])
+    data = make_zip({"up/s.yaml": path.read_bytes(), "up/vehicles.csv": (folder / "vehicles.csv").read_bytes()})
+    yaml_path = unpack_scenario_zip(data, tmp_path / "dest", name="mine.zip")
+    with pytest.raises(gridopt.ScenarioError, match=r"vehicles\.csv line 2: 'vehicle_id' = '=1\+1'.*formula"):
+        gridopt.load_scenario(yaml_path, confine=True)
+
+
+def test_ids_that_only_contain_the_signs_are_fine(tmp_path, capsys):
+    """Only the first character matters: ``EV-1``, ``A+B``, ``x=y`` and ``a@b`` are ordinary ids."""
+    ids = ["EV-1", "A+B", "x=y", "a@b"]
+    path = write_scenario(tmp_path / "sc", vehicles=[car(v) for v in ids], name="depot - night")
+    out = tmp_path / "results"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    sched = pd.read_csv(out / "schedule.csv", dtype=str)
+    assert sorted(sched["vehicle_id"].unique()) == sorted(ids)
+
+
+def test_results_built_in_python_are_written_spreadsheet_safe(tmp_path):
+    """A result whose ids never passed the file reader (built in Python): the cells get a leading '."""
+    res = fake_result(1, vehicle_id="=HYPERLINK(1)")
+    res.summary["scenario"] = "@SUM(1)"
+    out = tmp_path / "results"
+    write.write_results(res, out)
+    sched = pd.read_csv(out / "schedule.csv", dtype=str)
+    assert set(sched["vehicle_id"]) == {"'=HYPERLINK(1)"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "'@SUM(1)" and list(summary["unmet_energy_by_vehicle"]) == ["'=HYPERLINK(1)"]
+    for line in (out / "schedule.csv").read_text().splitlines():
+        assert not any(cell.startswith(write.FORMULA_START) for cell in line.split(","))

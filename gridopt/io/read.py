@@ -46,6 +46,7 @@ from ..scenario import (
 from ..tariffs import demand_charge_for_horizon, price_series, tariff_file_series
 from ..timeindex import align_to_grid, check_timezone, horizon_grid, parse_times
 from . import upload
+from .write import FORMULA_START
 
 #: Largest file gridopt reads [bytes]; a gzip table's text counts once decompressed.
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -405,6 +406,29 @@ def read_table(
     return pd.DataFrame(data, index=lines, columns=header)
 
 
+#: Columns whose text gridopt writes into its outputs (schedule.csv, summary.json).
+ID_COLUMNS = ("vehicle_id", "trip_id", "session_id", "station_id")
+_FORMULA_WHY = "starts with a sign that spreadsheets read as a formula (= + - @)"
+
+
+def _refuse_formulas(raw: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Refuse ids that would start a spreadsheet cell with a formula (OWASP CSV injection); ``raw`` as given.
+
+    Ids are identifiers that charger back-ends read too, so they are refused
+    rather than changed with a ``'`` on export (which is what
+    :func:`gridopt.io.write.spreadsheet_safe` does for results built in Python).
+    """
+    for col in ID_COLUMNS:
+        if col in raw:
+            bad = raw[col].map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START))
+            if bad.any():
+                i = bad.idxmax()
+                raise ScenarioError(
+                    f"{where} line {i}: '{col}' = {raw.at[i, col]!r} {_FORMULA_WHY}: ids may not start so, rename it"
+                )
+    return raw
+
+
 def _read_yaml(path: Path) -> dict:
     where = path.name or str(path)
     try:
@@ -466,6 +490,8 @@ def scenario_from_dict(
         raise ScenarioError(_pydantic_message(where, exc)) from None
     except RecursionError:
         raise ScenarioError(f"{where}: nested too deeply") from None
+    if cfg.name.startswith(FORMULA_START):
+        raise ScenarioError(f"{where}: field 'name': {cfg.name!r} {_FORMULA_WHY}; the name may not start so")
     warnings: list[str] = []
     tz = check_timezone(cfg.timezone, f"{where}: field 'timezone'", warnings)
     grid, horizon_warnings = horizon_grid(
@@ -580,7 +606,7 @@ def scenario_from_dict(
     if fleet.vehicles:
         vpath = _resolve(base, fleet.vehicles, where, "fleet.vehicles", confine)
         vname = vpath.name
-        vehicles = validate_vehicles(read_table(vpath, vname), vname)
+        vehicles = validate_vehicles(_refuse_formulas(read_table(vpath, vname), vname), vname)
     trips = _empty_trips(tz)
     sessions = _empty_sessions(tz)
     if fleet.trips:
@@ -754,7 +780,7 @@ def _read_trips(
     path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str, date_format: str | None = None
 ) -> pd.DataFrame:
     where = path.name
-    raw = read_table(path, where)
+    raw = _refuse_formulas(read_table(path, where), where)
     check_columns(raw, where, TRIP_REQUIRED, TRIP_OPTIONAL)
     df = pd.DataFrame(index=raw.index)
     df["vehicle_id"] = _text_ids(raw, where)
@@ -781,7 +807,7 @@ def _read_sessions(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sessions in SoC form and the visitors' vehicles (see :func:`~gridopt.scenario.resolve_session_forms`)."""
     where = path.name
-    raw = read_table(path, where)
+    raw = _refuse_formulas(read_table(path, where), where)
     check_columns(raw, where, SESSION_FILE_REQUIRED, SESSION_FILE_OPTIONAL)
     df = pd.DataFrame(index=raw.index)
     for col in ("vehicle_id", "session_id", "station_id"):  # text; NaN where empty or absent
