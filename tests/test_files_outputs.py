@@ -801,3 +801,32 @@ def test_results_built_in_python_are_written_spreadsheet_safe(tmp_path):
     assert summary["scenario"] == "'@SUM(1)" and list(summary["unmet_energy_by_vehicle"]) == ["'=HYPERLINK(1)"]
     for line in (out / "schedule.csv").read_text().splitlines():
         assert not any(cell.startswith(write.FORMULA_START) for cell in line.split(","))
+
+
+def test_a_gzip_history_for_forecasts_is_counted_while_it_inflates(tmp_path, monkeypatch):
+    """Forecast histories keep their own 500 MB limit, counted after decompression as well."""
+    from gridopt.forecast import io as forecast_io
+
+    text = (ROOT / "tests" / "data" / "acn_excerpt.csv").read_bytes()
+    (tmp_path / "history.csv.gz").write_bytes(gzip.compress(text))
+    assert len(forecast_io.read_history([tmp_path / "history.csv.gz"]).frame) > 0
+    monkeypatch.setattr(forecast_io, "MAX_FILE_BYTES", len(text) // 2)
+    with pytest.raises(gridopt.ScenarioError, match=r"history\.csv\.gz: more than .* MB of text once decompressed"):
+        forecast_io.read_history([tmp_path / "history.csv.gz"])
+
+
+def test_a_refused_upload_leaves_nothing_in_the_apps_workspace():
+    """An upload that unpacks but does not load (a bad number) is removed from the session's workspace."""
+    from streamlit.testing.v1 import AppTest
+
+    folder = Path(tempfile.mkdtemp())
+    try:
+        path = write_scenario(folder, vehicles=[car(battery_kwh="fifty")])
+        data = make_zip({"up/s.yaml": path.read_bytes(), "up/vehicles.csv": (folder / "vehicles.csv").read_bytes()})
+    finally:
+        shutil.rmtree(folder)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.file_uploader(key="upload_file").upload("mine.zip", data, "application/zip").run()
+    assert "battery_kwh" in "\n".join(str(e.value) for e in at.error)
+    uploads = at.session_state["_workspace"].path / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []

@@ -65,7 +65,7 @@ def _table(path: str | os.PathLike) -> tuple[pd.DataFrame, str]:
         raise ScenarioError(f"{path}: file not found")
     if p.stat().st_size > MAX_FILE_BYTES:
         raise ScenarioError(f"{where}: file is larger than {MAX_FILE_BYTES >> 20} MB")
-    return read_table(p, where), where
+    return read_table(p, where, max_bytes=MAX_FILE_BYTES), where  # text counted after gunzip too
 
 
 def _vehicles(path: str | os.PathLike | None) -> tuple[pd.DataFrame | None, str]:

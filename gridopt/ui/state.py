@@ -144,8 +144,10 @@ def add_upload(name: str, data: bytes) -> tuple[str | None, str | None]:
         yaml_path = unpack_scenario_zip(data, dest, name=name)
         sc = load_scenario(yaml_path, confine=True)
     except GridoptError as exc:
+        shutil.rmtree(dest, ignore_errors=True)  # a refused upload keeps nothing in the workspace
         return None, str(exc)
     except Exception as exc:  # never a traceback in the page
+        shutil.rmtree(dest, ignore_errors=True)
         return None, unexpected(f"Reading {name}", exc)
     uploads[sid] = Source(sid, f"{sc.name} (uploaded)", sc, None, confine=True, key=f"{sid}:{dest}")
     return sid, None
