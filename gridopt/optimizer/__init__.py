@@ -20,6 +20,7 @@ from .baseline import uncontrolled
 from .diagnose import explain_infeasible_site, site_conflicts
 from .extract import extract, frames
 from .fast import plan_arrays, solve_fast
+from .reach import reachable_kwh
 from .solve import SolveReport, Status, relative_gap, solve
 
 
@@ -79,12 +80,14 @@ def _versions() -> dict:
 
 
 #: Work after the solver (extraction, physics check, KPIs) per vehicle and step [s]; measured
-#: about 1.6e-6 on 2 shared cores (3,000 vehicles x 192 steps), with a margin.
-POST_S_PER_CELL = 2.5e-6
-#: The same for the uncontrolled baseline and its check [s] (measured about 2.1e-6).
-BASELINE_S_PER_CELL = 3e-6
+#: 0.8-1.0e-6 on 2 shared cores (3,000 vehicles x 192 steps), with a margin.
+POST_S_PER_CELL = 1.5e-6
+#: The same for the uncontrolled baseline and its check [s] (measured 0.6-0.8e-6).
+BASELINE_S_PER_CELL = 1.2e-6
 #: Fixed part of the work after the solver [s].
 POST_FIXED_S = 0.05
+#: A requirement more than this above the most its vehicle can reach is physically unreachable [kWh].
+UNREACHABLE_TOL_KWH = 1e-6
 
 
 def post_solve_seconds(cells: int, baseline: bool = True) -> float:
@@ -223,8 +226,10 @@ def optimize(
                 "time": pd.Timestamp(r.time).isoformat(),
                 "required_kwh": float(r.required_kwh),
                 "unmet_kwh": float(r.unmet_kwh),
+                "reachable_kwh": float(reach),
+                "physically_unreachable": bool(reach < r.required_kwh - UNREACHABLE_TOL_KWH),
             }
-            for r in unmet.itertuples()
+            for r, reach in zip(unmet.itertuples(), reachable_kwh(sc, plan), strict=True)
             if r.unmet_kwh > 1e-6
         ],
         "mip_gap": gap,
