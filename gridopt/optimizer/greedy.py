@@ -1,35 +1,41 @@
 """A feasible plan without a solver: the fast path's fallback at the time limit.
 
-:func:`greedy_plan` walks the horizon step by step and decides, for every
-plugged-in vehicle, what to do in that step:
+:func:`greedy_plan` tries two rules, the first that applies and gives a plan:
 
-* **Charge by earliest deadline**: vehicles are served in the order of the end
-  of their plug-in segment, each with the power that its next requirement still
-  needs (``(required_kwh - soc_kwh) / (charge_efficiency * dt_h)``, at most
-  ``max_charge_kw``, never above ``max_soc``), within the site's import
-  headroom ``import_limit_kw - base_load_kw + pv_kw``. A charge below
-  ``min_charge_kw`` is raised to it when the battery has room, else dropped.
-* **Discharge only when the site needs it**: in a step whose base load minus PV
-  exceeds the import limit, V2G vehicles discharge (those with the most energy
-  above ``min_soc`` first) until the import fits; such a vehicle does not charge
-  in that step.
-* **Absorb PV that cannot be curtailed**: where PV minus base load exceeds the
-  export limit, vehicles with room charge the rest.
-* The site imports or exports the net, never both (the one-meter rule); PV is
-  curtailed only where nothing pays for it. What a requirement still lacks at
-  its deadline is its shortfall (priced at ``unmet_energy_penalty_per_kwh``).
+1. **Cheapest steps** (:func:`_cheapest_steps`), for sites that never need V2G
+   to stay within the import limit and have no PV that must go into vehicles:
+   plug-in segments, earliest end first, each charge what their requirement
+   still needs (``(required_kwh - soc_kwh) / charge_efficiency``, never above
+   ``max_soc``) in their cheapest steps that still have room. A step offers PV
+   above the base load (priced at the export price it would earn, 0 where it
+   would be curtailed) and then import headroom ``import_limit_kw - base_load_kw
+   + pv_kw`` (at the import price), at most ``max_charge_kw``. A step charging
+   below ``min_charge_kw`` is raised to it where the battery and the site have
+   room, else dropped.
+2. **Step by step** (:func:`_step_by_step`): in each step, V2G vehicles
+   discharge only where the base load minus PV exceeds the import limit (those
+   with the most energy above ``min_soc`` first, and they do not charge then);
+   the others charge by earliest deadline what their next requirement needs,
+   within the import headroom, with the same minimum-power rule; where PV that
+   cannot be curtailed exceeds the export limit, vehicles with room absorb it.
+
+Either way the site imports or exports the net, never both (the one-meter
+rule); PV is curtailed only where nothing pays for it. What a requirement still
+lacks at its deadline is its shortfall (priced at ``unmet_energy_penalty_per_kwh``).
 
 The plan is written into the columns of the MILP (:class:`~gridopt.optimizer.matrix.MatrixModel`,
 binaries included) and checked row by row against that model
-(:func:`max_violation`): it is returned only if it satisfies every constraint,
-else :func:`greedy_plan` returns None. It makes no use of prices beyond the PV
-rule, so its cost is an upper bound, usually far from the optimum: it is what
-comes back when the LP and its repair do not finish within the time limit.
+(:func:`max_violation`): only a plan that satisfies every constraint is
+returned, else None. It never discharges for profit, so its cost is an upper
+bound, often well above the optimum (a third to two thirds above it on the
+synthetic fleets, where V2G arbitrage pays): it is what comes back when the LP
+and its repair do not finish within the time limit.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,6 +72,104 @@ def max_violation(mm: MatrixModel, x: np.ndarray) -> float:
     return max(worst, float(np.max(np.abs(b - np.round(b)), initial=0.0)))
 
 
+@dataclass
+class _Fleet:
+    """The inputs both greedy rules read, as arrays (vehicles in the plan's order)."""
+
+    T: int
+    dt: float
+    V: int
+    Pc: np.ndarray
+    Pd: np.ndarray
+    pmin: np.ndarray
+    eta_c: np.ndarray
+    eta_d: np.ndarray
+    L: np.ndarray
+    U: np.ndarray
+    base: np.ndarray
+    pv: np.ndarray
+    ip: np.ndarray
+    ep: np.ndarray
+    imp_lim: float
+    exp_lim: float
+    curtailable: bool
+    s_v: np.ndarray
+    s_start: np.ndarray
+    s_end: np.ndarray
+    s0: np.ndarray
+    link: np.ndarray
+    r_seg: np.ndarray
+    r_req: np.ndarray
+    r_E: np.ndarray
+    target: np.ndarray  # highest requirement at each segment's end [kWh], 0 if none
+    reqs_of: dict
+
+
+@dataclass
+class _Decisions:
+    charge: np.ndarray  # (V, T) [kW]
+    discharge: np.ndarray  # (V, T) [kW]
+    soc_after: np.ndarray  # (V, T) SoC at step end [kWh]
+    e_start: np.ndarray  # per segment: SoC at its start [kWh]
+    u: np.ndarray  # per requirement: shortfall [kWh]
+
+
+def _fleet(sc: Scenario, plan: FleetPlan) -> _Fleet:
+    veh = sc.vehicles.loc[plan.vehicle_ids]
+    B = veh["battery_kwh"].to_numpy(float)
+    series = sc.series
+    segs, reqs = plan.segments, plan.requirements
+    r_seg = reqs["segment"].to_numpy(np.int64)
+    r_req = reqs["required_kwh"].to_numpy(float)
+    target = np.zeros(len(segs))
+    np.maximum.at(target, r_seg, r_req)
+    reqs_of: dict[int, list[int]] = {}
+    for r, j in enumerate(r_seg):
+        reqs_of.setdefault(int(j), []).append(r)
+    return _Fleet(
+        T=sc.grid.n_steps,
+        dt=sc.grid.dt_h,
+        V=len(plan.vehicle_ids),
+        Pc=veh["max_charge_kw"].to_numpy(float),
+        Pd=veh["max_discharge_kw"].to_numpy(float),
+        pmin=veh["min_charge_kw"].to_numpy(float),
+        eta_c=veh["charge_efficiency"].to_numpy(float),
+        eta_d=veh["discharge_efficiency"].to_numpy(float),
+        L=veh["min_soc"].to_numpy(float) * B,
+        U=veh["max_soc"].to_numpy(float) * B,
+        base=series["base_load_kw"].to_numpy(float),
+        pv=series["pv_kw"].to_numpy(float),
+        ip=series["import_price"].to_numpy(float),
+        ep=series["export_price"].to_numpy(float),
+        imp_lim=float(sc.import_limit_kw),
+        exp_lim=float(sc.export_limit_kw),
+        curtailable=bool(sc.pv_curtailable),
+        s_v=segs["vehicle"].to_numpy(np.int64),
+        s_start=segs["start"].to_numpy(np.int64),
+        s_end=segs["end"].to_numpy(np.int64),
+        s0=segs["s0_kwh"].to_numpy(float),
+        link=segs["link_req"].to_numpy(np.int64),
+        r_seg=r_seg,
+        r_req=r_req,
+        r_E=reqs["energy_kwh"].to_numpy(float),
+        target=target,
+        reqs_of=reqs_of,
+    )
+
+
+def _segment_start(f: _Fleet, j: int, e_req: np.ndarray, u: np.ndarray) -> float:
+    """SoC at the start of segment ``j``: known, or what the vehicle comes back with from its trip."""
+    lk = f.link[j]
+    return float(f.s0[j]) if lk < 0 else float(e_req[lk] + u[lk] - f.r_E[lk])
+
+
+def _close(f: _Fleet, j: int, e: float, e_req: np.ndarray, u: np.ndarray) -> None:
+    """Record the SoC at segment ``j``'s requirements and their shortfalls."""
+    for r in f.reqs_of.get(j, ()):
+        e_req[r] = e
+        u[r] = min(f.r_req[r], max(0.0, f.r_req[r] - e))
+
+
 def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | None:
     """A feasible plan of ``mm`` (column values, binaries included), or None if the greedy cannot find one.
 
@@ -73,38 +177,99 @@ def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | 
     (e.g. V2G energy too short to keep the import within its limit), not that
     the site is infeasible.
     """
-    T, dt = sc.grid.n_steps, sc.grid.dt_h
-    veh = sc.vehicles.loc[plan.vehicle_ids]
-    V = len(plan.vehicle_ids)
-    B = veh["battery_kwh"].to_numpy(float)
-    Pc = veh["max_charge_kw"].to_numpy(float)
-    Pd = veh["max_discharge_kw"].to_numpy(float)
-    pmin = veh["min_charge_kw"].to_numpy(float)
-    eta_c = veh["charge_efficiency"].to_numpy(float)
-    eta_d = veh["discharge_efficiency"].to_numpy(float)
-    L = veh["min_soc"].to_numpy(float) * B
-    U = veh["max_soc"].to_numpy(float) * B
-    series = sc.series
-    base = series["base_load_kw"].to_numpy(float)
-    pv = series["pv_kw"].to_numpy(float)
-    ep = series["export_price"].to_numpy(float)
-    imp_lim, exp_lim = float(sc.import_limit_kw), float(sc.export_limit_kw)
+    f = _fleet(sc, plan)
+    for rule in (_cheapest_steps, _step_by_step):
+        decisions = rule(f)
+        if decisions is not None:
+            x = _columns(sc, plan, mm, decisions)
+            if x is not None:
+                return x
+    return None
 
-    segs, reqs = plan.segments, plan.requirements
-    S, R = len(segs), len(reqs)
-    s_v = segs["vehicle"].to_numpy(np.int64)
-    s_start = segs["start"].to_numpy(np.int64)
-    s_end = segs["end"].to_numpy(np.int64)
-    s0 = segs["s0_kwh"].to_numpy(float)
-    link = segs["link_req"].to_numpy(np.int64)
-    r_seg = reqs["segment"].to_numpy(np.int64)
-    r_req = reqs["required_kwh"].to_numpy(float)
-    r_E = reqs["energy_kwh"].to_numpy(float)
-    target = np.zeros(S)
-    np.maximum.at(target, r_seg, r_req)
-    reqs_of: dict[int, list[int]] = {}
-    for r, j in enumerate(r_seg):
-        reqs_of.setdefault(int(j), []).append(r)
+
+def _cheapest_steps(f: _Fleet) -> _Decisions | None:
+    """Each segment, by earliest end, charges what it needs in its cheapest steps that have room.
+
+    A step offers two tiers of power: PV above the base load (at the export
+    price it would otherwise earn, 0 where it would be curtailed) and import
+    headroom (at the import price). Only for sites that never need V2G nor must
+    absorb PV (else None: :func:`_step_by_step` handles those).
+    """
+    T, dt = f.T, f.dt
+    surplus = np.maximum(0.0, f.pv - f.base)
+    headroom = f.imp_lim - np.maximum(0.0, f.base - f.pv)
+    if np.any(headroom < -1e-9):
+        return None  # the site needs V2G somewhere
+    if not f.curtailable and np.any(f.pv - f.base > f.exp_lim + 1e-9):
+        return None  # PV that must go into vehicles
+    # tier A: PV above the base load; using it forgoes the export price where it could be exported
+    # (all of it if it cannot be curtailed), nothing where it would be curtailed anyway
+    if f.curtailable:
+        price_a = np.where((f.ep > 0) & (surplus <= f.exp_lim), f.ep, 0.0)
+    else:
+        price_a = f.ep.copy()
+    cap = np.stack([surplus, np.minimum(headroom, 1e12)])  # (2, T) power left for vehicles [kW]
+    price = np.stack([price_a, f.ip])
+    S, R = len(f.s_v), len(f.r_req)
+    e_start, e_req, u = np.full(S, np.nan), np.full(R, np.nan), np.zeros(R)
+    charge = np.zeros((f.V, T))
+    soc_after = np.full((f.V, T), np.nan)
+    for j in np.lexsort((np.arange(S), f.s_end)):  # earliest end first (chronological within a vehicle)
+        v, a, b = f.s_v[j], f.s_start[j], f.s_end[j]
+        e0 = _segment_start(f, j, e_req, u)
+        e_start[j] = e0
+        if b == a:
+            _close(f, j, e0, e_req, u)
+            continue
+        need_kw = max(0.0, min(f.target[j], f.U[v]) - e0) / (f.eta_c[v] * dt)  # kW over one step
+        p = np.zeros(b - a)
+        if need_kw > 1e-9 and f.Pc[v] > 0:
+            c2, pr = cap[:, a:b], price[:, a:b]
+            n = b - a
+            order = np.lexsort((np.tile(np.arange(n), 2), pr.ravel()))  # cheapest first, then earliest
+            tier, step = np.divmod(order, n)
+            first = np.where(pr[0] <= pr[1], 0, 1)  # the tier a step's power comes from first
+            own = np.minimum(c2[tier, step], f.Pc[v])
+            second = tier != first[step]
+            own[second] = np.minimum(
+                own[second], np.maximum(0.0, f.Pc[v] - np.minimum(c2[first[step[second]], step[second]], f.Pc[v]))
+            )
+            cum = np.cumsum(own)
+            k = int(np.searchsorted(cum, need_kw))
+            take = own.copy()
+            if k < len(take):
+                take[k] = need_kw - (cum[k - 1] if k else 0.0)
+                take[k + 1 :] = 0.0
+            np.add.at(p, step, take)
+            small = (p > 0) & (p < f.pmin[v])
+            if small.any():  # below the charger's minimum: raise it where room and power allow, else drop
+                room_kw = max(0.0, f.U[v] - e0) / (f.eta_c[v] * dt) - p.sum()
+                avail = c2.sum(axis=0) - p
+                for t in np.flatnonzero(small):
+                    extra = f.pmin[v] - p[t]
+                    if extra <= room_kw + 1e-12 and extra <= avail[t] + 1e-12 and f.pmin[v] <= f.Pc[v]:
+                        p[t] = f.pmin[v]
+                        room_kw -= extra
+                    else:
+                        room_kw += p[t]
+                        p[t] = 0.0
+            # take the power from the tiers, cheaper first
+            from_first = np.minimum(p, c2[first, np.arange(n)])
+            c2[first, np.arange(n)] -= from_first
+            c2[1 - first, np.arange(n)] -= p - from_first
+        charge[v, a:b] = p
+        soc_after[v, a:b] = e0 + np.cumsum(p) * f.eta_c[v] * dt
+        _close(f, j, float(soc_after[v, b - 1]), e_req, u)
+    return _Decisions(charge, np.zeros((f.V, T)), soc_after, e_start, u)
+
+
+def _step_by_step(f: _Fleet) -> _Decisions | None:
+    """Step by step: V2G where the site needs it, charging by earliest deadline, absorbing PV that must go somewhere."""
+    T, dt, V = f.T, f.dt, f.V
+    Pc, Pd, pmin, eta_c, eta_d, L, U = f.Pc, f.Pd, f.pmin, f.eta_c, f.eta_d, f.L, f.U
+    base, pv, imp_lim, exp_lim = f.base, f.pv, f.imp_lim, f.exp_lim
+    s_v, s_start, s_end, target = f.s_v, f.s_start, f.s_end, f.target
+    S, R = len(s_v), len(f.r_req)
     events: dict[int, list[int]] = {}
     for j in range(S):
         events.setdefault(int(s_start[j]), []).append(j)
@@ -119,25 +284,18 @@ def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | 
     soc_after = np.full((V, T), np.nan)
     active = np.full(V, -1, np.int64)
     soc = np.full(V, np.nan)
-    charge_sum = np.zeros(T)
-    discharge_sum = np.zeros(T)
-
-    def end(j: int, e: float) -> None:
-        for r in reqs_of.get(j, ()):
-            e_req[r] = e
-            u[r] = min(r_req[r], max(0.0, r_req[r] - e))
 
     for k in range(T + 1):
         for j in events.get(k, ()):  # segment order: chronological within a vehicle
             v = s_v[j]
             if s_start[j] < k:  # ends here
-                end(j, soc[v])
+                _close(f, j, soc[v], e_req, u)
                 active[v] = -1
                 continue
-            e0 = s0[j] if link[j] < 0 else e_req[link[j]] + u[link[j]] - r_E[link[j]]
+            e0 = _segment_start(f, j, e_req, u)
             e_start[j] = e0
             if s_end[j] == k:
-                end(j, e0)
+                _close(f, j, e0, e_req, u)
             else:
                 active[v], soc[v] = j, e0
         if k == T:
@@ -179,7 +337,7 @@ def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | 
             w[i0] = left if left >= max(pmin[vs][order[i0]], 1e-9) else 0.0
             w[i0 + 1 :] = 0.0
         c[order] = w
-        if not sc.pv_curtailable:
+        if not f.curtailable:
             must = pv[k] - base[k] - exp_lim - c.sum() + d.sum()
             if must > 1e-9:  # PV that must go somewhere: charge whoever has room
                 extra = np.where(d > 0, 0.0, cap - c)
@@ -197,13 +355,17 @@ def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | 
         e_new = e + eta_c[vs] * c * dt - d * dt / eta_d[vs]
         soc[vs] = e_new
         charge[vs, k], discharge[vs, k], soc_after[vs, k] = c, d, e_new
-        charge_sum[k], discharge_sum[k] = c.sum(), d.sum()
 
-    return _columns(sc, plan, mm, charge, discharge, soc_after, e_start, u, charge_sum, discharge_sum, base, pv, ep)
+    return _Decisions(charge, discharge, soc_after, e_start, u)
 
 
-def _columns(sc, plan, mm, charge, discharge, soc_after, e_start, u, charge_sum, discharge_sum, base, pv, ep):
+def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) -> np.ndarray | None:
     """The greedy's decisions as column values of ``mm``; None if they break a row of the MILP."""
+    charge, discharge, soc_after, e_start, u = dec.charge, dec.discharge, dec.soc_after, dec.e_start, dec.u
+    charge_sum, discharge_sum = charge.sum(axis=0), discharge.sum(axis=0)
+    base = sc.series["base_load_kw"].to_numpy(float)
+    pv = sc.series["pv_kw"].to_numpy(float)
+    ep = sc.series["export_price"].to_numpy(float)
     x = np.zeros(mm.n_cols)
     pv_, pt = mm.pair_v, mm.pair_t
     c = charge[pv_, pt]
