@@ -333,6 +333,50 @@ def test_greedy_plan_keeps_every_rule_of_the_milp(tmp_path):
         check_schedule(scen, *frames(scen, plan, *plan_arrays(scen, plan, mm, x)))
 
 
+@pytest.mark.parametrize("seed", range(0, 60))
+def test_greedy_plan_of_random_scenarios_passes_the_check(tmp_path, seed):
+    """The reference tests' random scenarios (trips, sessions, V2G, minimum power, SoC out of range, PV that
+    cannot be curtailed, tight import limits): the greedy always finds a plan, and it passes the physics check."""
+    from conftest import write_scenario
+    from test_reference import random_scenario
+
+    from gridopt.check import check_schedule
+    from gridopt.fleet import build_fleet_plan
+    from gridopt.optimizer.extract import frames
+    from gridopt.optimizer.fast import plan_arrays
+    from gridopt.optimizer.greedy import greedy_plan, max_violation
+    from gridopt.optimizer.matrix import build_matrix
+
+    scen = gridopt.load_scenario(write_scenario(tmp_path, **random_scenario(seed)))
+    plan = build_fleet_plan(scen)
+    mm = build_matrix(scen, plan, modes=True)
+    x = greedy_plan(scen, plan, mm)
+    assert x is not None
+    assert max_violation(mm, x) <= 1e-6
+    check_schedule(scen, *frames(scen, plan, *plan_arrays(scen, plan, mm, x)))
+
+
+def test_greedy_charges_in_the_cheapest_steps(tmp_path):
+    """EV1 needs 10 kWh (10 kW charger) by the end; import prices 0.4, 0.1, 0.3, 0.2: it charges in hour 1."""
+    from test_bad_input import series
+
+    from gridopt.fleet import build_fleet_plan
+    from gridopt.optimizer.fast import plan_arrays
+    from gridopt.optimizer.greedy import greedy_plan
+    from gridopt.optimizer.matrix import build_matrix
+
+    path = sc(
+        vehicles=[car("EV1", initial_soc=0.2, final_soc=0.4)],
+        timeseries=series(range(4), import_price=[0.4, 0.1, 0.3, 0.2]),
+        tariff={},
+    )(tmp_path / "sc")
+    scen = gridopt.load_scenario(path)
+    plan = build_fleet_plan(scen)
+    mm = build_matrix(scen, plan, modes=True)
+    charge, *_ = plan_arrays(scen, plan, mm, greedy_plan(scen, plan, mm))
+    assert charge[0].tolist() == pytest.approx([0.0, 10.0, 0.0, 0.0])
+
+
 def test_greedy_discharges_v2g_when_the_site_needs_it(tmp_path):
     """Base load 30 kW on a 20 kW connection for the first two hours: the V2G car must give 10 kW.
 
@@ -381,3 +425,156 @@ def test_infeasible_site_is_still_reported_as_infeasible_at_a_tiny_limit(tmp_pat
     path = sc(vehicles=[car()], site={"import_limit_kw": 10, "export_limit_kw": 0, "base_load_kw": 50})(tmp_path / "s")
     with pytest.raises(gridopt.InfeasibleError, match="import limit of 10 kW"):
         gridopt.optimize(gridopt.load_scenario(path), gridopt.SolverOptions(time_limit_s=0.01))
+
+
+def test_run_time_limit_counts_from_the_start_of_the_command(tmp_path, monkeypatch):
+    """The deadline optimize gets is the time limit from when ``main`` started, loading included."""
+    import gridopt.io as gio
+
+    seen = {}
+    load = gio.load_scenario
+
+    def slow_load(path):
+        time.sleep(0.3)
+        return load(path)
+
+    def spy(sc_, options=None, **kw):
+        seen["deadline"] = kw.get("deadline")
+        return real(sc_, options, **kw)
+
+    real = gridopt.optimize
+    monkeypatch.setattr(gridopt, "load_scenario", slow_load)
+    monkeypatch.setattr(gridopt, "optimize", spy)
+    path = small(tmp_path)
+    t0 = time.monotonic()
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--time-limit", "2", "--quiet"]) == 0
+    assert seen["deadline"] is not None
+    assert t0 < seen["deadline"] <= t0 + 2.0
+
+
+def test_run_ends_within_its_time_limit(tmp_path):
+    """1,000 vehicles, a 2 s limit (the LP alone takes about that): the whole run, writing included, ends in time."""
+    path = synthetic(tmp_path, 1000, seed=4)
+    t0 = time.monotonic()
+    gridopt_process("--version")
+    startup = time.monotonic() - t0
+    t0 = time.monotonic()
+    proc = gridopt_process("run", str(path), "--out", str(tmp_path / "out"), "--time-limit", "2", "--quiet")
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert wall <= 2.0 * 1.1 + startup + 1.0, f"{wall:.2f} s (start-up {startup:.2f} s)"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] in ("optimal", "time_limit")
+
+
+def test_cli_time_limit_without_a_bound_says_so(tmp_path, capsys):
+    path = synthetic(tmp_path, 50)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--time-limit", "0.01"]) == 0
+    text = capsys.readouterr().out
+    assert "time_limit (no bound proven, gap unknown" in text
+    assert "no lower bound was proven in time" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "time_limit" and summary["method"] == "greedy"
+    assert summary["lower_bound"] is None and summary["mip_gap"] is None
+
+
+# ---------------------------------------------------------------------------
+# 5. unmet needs: physically unreachable, or left unmet by choice
+# ---------------------------------------------------------------------------
+
+
+def test_unreachable_final_soc_says_by_how_much(tmp_path, capsys):
+    """EV1: 10 kWh at the start, 5 kW, 4 hours: at most 30 kWh at the end; final_soc 0.9 needs 45 (15 short)."""
+    path = sc(vehicles=[car("EV1", initial_soc=0.2, max_charge_kw=5.0, final_soc=0.9)])(tmp_path / "sc")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "EV1: final_soc at the horizon's end needs 45.00 kWh, at most 30.00 kWh reachable (15.00 kWh short)" in text
+    (event,) = json.loads((tmp_path / "out" / "summary.json").read_text())["unmet_events"]
+    assert event["reachable_kwh"] == pytest.approx(30.0)
+    assert event["physically_unreachable"] is True
+    assert event["unmet_kwh"] == pytest.approx(15.0)
+
+
+def test_reachable_need_left_unmet_by_choice(tmp_path, capsys):
+    """A penalty of 0.01 per kWh against a price of 0.2: the plan leaves the need unmet, though reachable."""
+    path = sc(vehicles=[car("EV1", initial_soc=0.2, final_soc=0.9)], unmet_energy_penalty_per_kwh=0.01)(tmp_path / "sc")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "EV1: final_soc at the horizon's end needs 45.00 kWh, 35.00 kWh left unmet by choice (penalty below cost)"
+        in text
+    )
+    (event,) = json.loads((tmp_path / "out" / "summary.json").read_text())["unmet_events"]
+    assert event["reachable_kwh"] == pytest.approx(50.0) and event["physically_unreachable"] is False
+
+
+def test_reachable_after_a_trip_is_computed_from_the_inputs(tmp_path):
+    """EV1 (10 kWh, 5 kW): home hours 0-1, so at most 20 kWh when it leaves at 02:00 for a 20 kWh trip (needs 20);
+    back at 03:00 with at most 0 kWh, one hour of 5 kW: final_soc 0.9 (45 kWh) can reach 5 kWh."""
+    from gridopt.fleet import build_fleet_plan
+    from gridopt.optimizer.reach import reachable_kwh
+
+    path = sc(
+        vehicles=[car("EV1", initial_soc=0.2, max_charge_kw=5.0, final_soc=0.9)],
+        trips=[{"vehicle_id": "EV1", "departure": at(2), "arrival": at(3), "energy_kwh": 20.0}],
+    )(tmp_path / "sc")
+    scen = gridopt.load_scenario(path)
+    plan = build_fleet_plan(scen)
+    assert list(plan.requirements["kind"]) == ["trip", "final"]
+    assert reachable_kwh(scen, plan).tolist() == pytest.approx([20.0, 5.0])
+    res = gridopt.optimize(scen)
+    final = [e for e in res.summary["unmet_events"] if e["kind"] == "final"][0]
+    assert final["reachable_kwh"] == pytest.approx(5.0) and final["physically_unreachable"]
+
+
+# ---------------------------------------------------------------------------
+# 6. validate runs run's infeasibility diagnosis, without solving
+# ---------------------------------------------------------------------------
+
+
+def test_validate_reports_an_infeasible_site_like_run(tmp_path, capsys):
+    path = sc(vehicles=[car()], site={"import_limit_kw": 10, "export_limit_kw": 0, "base_load_kw": 50})(tmp_path / "s")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 3
+    run_err = capsys.readouterr().err
+    assert main(["validate", str(path)]) == 3
+    captured = capsys.readouterr()
+    assert captured.err == run_err
+    assert len(captured.err.splitlines()) == 1 and "import limit of 10 kW" in captured.err
+    assert "valid" not in captured.out
+
+
+def test_validate_does_not_solve(tmp_path, capsys, monkeypatch):
+    from gridopt.optimizer import fast
+
+    def no_solver(*args, **kwargs):
+        raise AssertionError("validate must not solve")
+
+    monkeypatch.setattr(fast, "new_highs", no_solver)
+    path = sc(vehicles=[car()], site={"import_limit_kw": 10, "export_limit_kw": 0, "base_load_kw": 50})(tmp_path / "s")
+    assert main(["validate", str(path)]) == 3
+    assert main(["validate", str(small(tmp_path))]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# 9. the currency next to every money figure
+# ---------------------------------------------------------------------------
+
+
+def test_terminal_summary_names_the_currency(tmp_path, capsys):
+    path = sc(vehicles=[car("EV1", initial_soc=0.2, final_soc=0.9)], currency="EUR")(tmp_path / "sc")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    money_lines = [ln for ln in lines if "cost" in ln]
+    assert money_lines
+    for line in money_lines:
+        figures = re.findall(r"-?[\d,]+\.\d\d(?![\d%])(?! kW)(?! kWh)\S*( \S+)?", line)
+        assert figures and all(f == " EUR" or f.startswith(" EUR") for f in figures), line
+
+
+def test_terminal_summary_without_a_currency_names_none(tmp_path, capsys):
+    path = sc(vehicles=[car("EV1", initial_soc=0.2, final_soc=0.9)])(tmp_path / "sc")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert not re.search(r"\b(EUR|USD|GBP)\b", text)
