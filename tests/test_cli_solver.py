@@ -162,6 +162,34 @@ def test_readme_names_the_required_highspy_range():
     assert f"highspy>={lo_major}.{lo_minor},<{hi_major}.{hi_minor}" in readme
 
 
+def test_mip_with_a_start_and_presolve_off_finds_the_optimum_and_its_bound(tmp_path):
+    """What the fast path relies on (HiGHS 1.15's presolve returned a wrong optimum and bound with a start):
+    tests/test_reference.py's negative-price case, solved as fast.py's last stage does, gives -0.25 both ways."""
+    from test_reference import timeseries
+
+    from gridopt.fleet import build_fleet_plan
+    from gridopt.optimizer.fast import _mip, _run
+    from gridopt.optimizer.greedy import greedy_plan
+    from gridopt.optimizer.matrix import build_matrix
+
+    path = sc(
+        vehicles=[car("A", max_charge_kw=3, min_charge_kw=1.8), car("B", max_charge_kw=10, max_discharge_kw=3)],
+        timeseries=timeseries(15, [-0.1], [0.0], [4.0], [0.0]),
+        horizon_hours=0.25,
+        step_minutes=15,
+        site={"import_limit_kw": 10, "export_limit_kw": 100},
+    )(tmp_path / "sc")
+    scen = gridopt.load_scenario(path)
+    plan = build_fleet_plan(scen)
+    mm = build_matrix(scen, plan, modes=True)
+    h = _mip(mm, 1e-7, greedy_plan(scen, plan, mm))
+    h.setOptionValue("presolve", "off")
+    _run(h, 30)
+    info = h.getInfo()
+    assert info.objective_function_value == pytest.approx(-0.25, abs=1e-9)
+    assert info.mip_dual_bound == pytest.approx(-0.25, abs=1e-9)
+
+
 def test_watchdog_interrupts_a_solve_that_ignores_its_time_limit(tmp_path):
     """The watchdog, not HiGHS's own limit, stops this LP: run_until must cancel it soon after the limit."""
     import highspy
@@ -404,6 +432,30 @@ def test_greedy_discharges_v2g_when_the_site_needs_it(tmp_path):
     assert discharge[1, :2].tolist() == pytest.approx([10.0, 10.0])
     assert charge[0, :2].tolist() == [0.0, 0.0]
     assert charge[0, 2:].tolist() == pytest.approx([10.0, 10.0])  # 20 kWh to reach 0.6 of 50 kWh
+
+
+def test_a_feasible_greedy_plan_overrules_an_lp_called_infeasible(tmp_path, monkeypatch):
+    """HiGHS's presolve has called feasible planning LPs infeasible: with a plan that satisfies every row in
+    hand, gridopt keeps the plan (no bound) instead of reporting an infeasible site."""
+    import highspy
+
+    from gridopt.optimizer import fast
+
+    class Lying(highspy.Highs):
+        def getModelStatus(self):
+            return highspy.HighsModelStatus.kInfeasible
+
+    def lying_highs(threads=None):
+        h = Lying()
+        h.setOptionValue("output_flag", False)
+        return h
+
+    monkeypatch.setattr(fast, "_highs", lying_highs)
+    scen = gridopt.load_scenario(synthetic(tmp_path, 20))
+    res = gridopt.optimize(scen)
+    assert res.status == "time_limit" and res.summary["method"] == "greedy"
+    assert "infeasible" in res.summary["termination"]
+    checked_again(res)
 
 
 def test_time_limit_check_refuses_nonsense_through_the_python_api(tmp_path):

@@ -299,6 +299,8 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: 
         h.setOptionValue("presolve", "choose")
     stages["lp_seconds"] = time.monotonic() - t1 - stages["greedy_seconds"]
     if st == highspy.HighsModelStatus.kInfeasible:
+        if best is not None:  # the greedy plan satisfies every row: HiGHS is wrong, keep the plan
+            return out_of_time(math.nan, "LP reported infeasible, though the greedy plan is feasible")
         return done(None, report(Status.INFEASIBLE, math.nan, math.nan, "lp", "infeasible"))
     if st != highspy.HighsModelStatus.kOptimal:
         return out_of_time(math.nan, h.modelStatusToString(st))
@@ -383,9 +385,10 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: 
     stages["mip_seconds"] = time.monotonic() - t3
     info = hm.getInfo()
     st3 = hm.getModelStatus()
-    if st3 == highspy.HighsModelStatus.kInfeasible:
+    if st3 == highspy.HighsModelStatus.kInfeasible and best is None:
         return done(None, report(Status.INFEASIBLE, math.nan, math.nan, method(), "infeasible"))
-    mip_bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else -math.inf
+    believable = math.isfinite(info.mip_dual_bound) and st3 != highspy.HighsModelStatus.kInfeasible
+    mip_bound = info.mip_dual_bound if believable else -math.inf
     bound = max(lower, mip_bound)
     if info.primal_solution_status == 2 and info.objective_function_value <= upper:
         best, upper, source = np.array(hm.getSolution().col_value), info.objective_function_value, "mip"
