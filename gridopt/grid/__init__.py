@@ -1,0 +1,16 @@
+"""The fleet as a grid asset: its flexibility envelope, without vehicle-level data.
+
+>>> import gridopt                                                              # doctest: +SKIP
+>>> sc = gridopt.load_scenario("scenarios/depot_bus_v2g.yaml")                  # doctest: +SKIP
+>>> env = gridopt.grid.flexibility(sc)                                          # doctest: +SKIP
+>>> env.inner, env.outer, env.tightness                                         # doctest: +SKIP
+>>> plan = gridopt.grid.disaggregate(sc, env, env.inner["p_min_kw"])           # doctest: +SKIP
+>>> gridopt.grid.verify(sc, plan)                                               # doctest: +SKIP
+[]
+"""
+
+from .cli import write_envelope
+from .disaggregate import Dispatch, disaggregate, verify
+from .envelope import Envelope, flexibility
+
+__all__ = ["Dispatch", "Envelope", "disaggregate", "flexibility", "verify", "write_envelope"]
