@@ -37,9 +37,13 @@ highest possible start) allows. With a minimum charger power each step is a
 charge step (``[min, max]``) or not (``[-max_discharge, 0]``; ``[0, 0]`` without
 V2G): we try a few layouts (charge steps at the start, at the end, both) and keep
 the one whose boxes give the largest cumulative energy range
-``sum_t (n_steps - t) * (high - low)``. Before a trip the SoC range at departure is
-limited so that the next segment still has room (half of ``max_soc`` minus its
-requirement).
+``sum_t (n_steps - t) * (high - low)``. Trips chain the segments of a vehicle:
+a departure's requirement is first raised to what its later requirements need
+(the next segment must start no lower than its requirement minus what the
+charger can add while plugged in, plus the trip's energy), and the SoC range at a
+departure is limited so that the next segment still has room (half of
+``max_soc`` minus its requirement, and no more than later segments allow: a box
+never narrows a range).
 
 **Unreachable requirements.** A requirement that no layout meets (the vehicle
 cannot reach it even charging flat out, or its minimum power would push it above

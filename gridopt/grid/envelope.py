@@ -54,8 +54,9 @@ charger has no minimum), (ii) its magnitude is within the maximum powers and 0
 while away, and (iii) with one direction per step the SoC follows
 ``soc(k+1) = soc(k) + f(x_v(k))`` exactly; ``f`` is increasing, so
 ``soc_lo(k) <= soc(k) <= soc_hi(k)`` at every boundary, by induction, also across
-trips (the start of the next segment is ``SoC at departure - trip energy``, an
-increasing map). The boxes were built so that ``soc_lo`` meets every requirement
+trips (the next segment starts at ``max(SoC at departure, required) - trip
+energy``, never below 0: a non-decreasing map, and the boxes of the next segment
+are designed for the whole interval of starts it can produce). The boxes were built so that ``soc_lo`` meets every requirement
 and stays at or above ``min_soc`` after every step that may discharge, and
 ``soc_hi`` stays at or below ``max_soc`` after every step that may charge (and no
 step may charge in a segment that starts above ``max_soc``): every rule holds.
@@ -67,9 +68,13 @@ charging as late as the requirement allows and as early as ``max_soc`` allows
 cannot both be offered in full. Energy flexibility of a vehicle is therefore
 offered early in its stay ("use it or lose it") and the energy band adds no
 constraint of its own: it is the cumulative power band. The outer band shows the
-price: per step the sums of the vehicles' own power limits, and per step end the
-sums of each vehicle's latest and earliest trajectories (SoC relaxation: no
-minimum power, one net power per step). **Tightness** is ``sum_k (e_max - e_min)``
+price: per step the sums of the vehicles' own power limits (every plugged-in
+vehicle at full charge or full discharge), and per step end the sums of the
+least and the most net energy each vehicle can have drawn by then: the least
+along its latest trajectory (discharge as early and deep as its requirements
+allow, charge as late as possible), the most along its earliest (charge as early
+as possible), both without the minimum power, and the most without charge-discharge
+round trips, which could only burn energy in losses. **Tightness** is ``sum_k (e_max - e_min)``
 of the inner band over the same sum of the outer band (1 = the guarantee costs
 nothing in energy range).
 
