@@ -618,11 +618,17 @@ def test_terminal_summary_names_the_currency(tmp_path, capsys):
     path = sc(vehicles=[car("EV1", initial_soc=0.2, final_soc=0.9)], currency="EUR")(tmp_path / "sc")
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    money_lines = [ln for ln in lines if "cost" in ln]
-    assert money_lines
-    for line in money_lines:
-        figures = re.findall(r"-?[\d,]+\.\d\d(?![\d%])(?! kW)(?! kWh)\S*( \S+)?", line)
-        assert figures and all(f == " EUR" or f.startswith(" EUR") for f in figures), line
+    total = [ln for ln in lines if "total cost" in ln]
+    assert len(total) == 1 and len(re.findall(r"\d\.\d\d EUR", total[0])) == 5, total
+    checked = 0
+    for line in (ln for ln in lines if "cost" in ln):
+        for m in re.finditer(r"(?<![\w.])-?\d[\d,]*\.\d{2,3}(?![\d.e])", line):
+            after = line[m.end() :]
+            if after.startswith((" kW", "%", " s", " steps")):
+                continue  # powers, energies, shares, seconds: not money
+            assert after.startswith(" EUR"), line
+            checked += 1
+    assert checked >= 7  # total and its four parts, the baseline's cost and the saving
 
 
 def test_terminal_summary_without_a_currency_names_none(tmp_path, capsys):
