@@ -103,17 +103,29 @@ def _print_summary(res, out_dir: str | None) -> None:
     )
     if s["pv_self_consumption"] is not None:
         p(f"  PV self-use       {100 * s['pv_self_consumption']:.1f}% of {s['pv_kwh']:.1f} kWh")
+
+    def per_kwh(k: dict) -> str:
+        x = k.get("cost_per_kwh_delivered")
+        return "no energy stored" if x is None else f"{x:,.3f}{' ' + cur if cur else ''}/kWh"
+
+    def over(k: dict) -> str:
+        n = k["import_limit_violation_steps"]
+        return f", {n} steps over the import limit" if n else ""
+
+    if "energy_to_batteries_kwh" in s:
+        p(f"  cost per kWh      {per_kwh(s)} stored ({s['energy_to_batteries_kwh']:.1f} kWh into the batteries)")
     if "baseline" in s:
         b, sv = s["baseline"], s["savings"]
         pct = f" ({sv['total_cost_percent']:.1f}%)" if sv["total_cost_percent"] is not None else ""
         p(
-            f"  vs uncontrolled   cost {money(b['total_cost'])}, saving {money(sv['total_cost'])}{pct}; "
-            f"peak {b['peak_import_kw']:.1f} kW"
-            + (
-                f", {b['import_limit_violation_steps']} steps over the import limit"
-                if b["import_limit_violation_steps"]
-                else ""
-            )
+            f"  vs uncontrolled   charging until each need is met: cost {money(b['total_cost'])} ({per_kwh(b)}), "
+            f"saving {money(sv['total_cost'])}{pct}; peak {b['peak_import_kw']:.1f} kW{over(b)}"
+        )
+    if "reference_full" in s:
+        f = s["reference_full"]
+        p(
+            f"  charge to full    (not like for like: {f['energy_to_batteries_kwh']:.1f} kWh stored) cost "
+            f"{money(f['total_cost'])} ({per_kwh(f)}); peak {f['peak_import_kw']:.1f} kW{over(f)}"
         )
     if s["unmet_events"]:
         by_choice = _penalty_below_cost(getattr(res, "scenario", None))

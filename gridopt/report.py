@@ -27,7 +27,8 @@ class KPI:
         Key in ``result.summary``.
     label : str
     unit : str
-        ``"cost"`` (the scenario's currency), ``"kW"``, ``"kWh"`` or ``"%"``.
+        ``"cost"`` (the scenario's currency), ``"cost/kWh"`` (the currency per
+        kWh), ``"kW"``, ``"kWh"`` or ``"%"``.
     better : str or None
         ``"lower"``, ``"higher"`` or None when neither is better.
     help : str
@@ -48,6 +49,14 @@ KPIS: tuple[KPI, ...] = (
         "cost",
         "lower",
         "Energy + demand charge + battery degradation + unmet-energy penalty.",
+    ),
+    KPI(
+        "cost_per_kwh_delivered",
+        "Cost per kWh",
+        "cost/kWh",
+        "lower",
+        "Total cost divided by the net energy stored in the vehicles' batteries (charged after losses, minus V2G); "
+        "it includes the site's own load, so compare it between plans of one scenario.",
     ),
     KPI("energy_cost", "Energy cost", "cost", "lower", "Import bought minus export sold, at each step's price."),
     KPI(
@@ -80,6 +89,13 @@ KPI_BY_KEY = {k.key: k for k in KPIS}
 COMPARE_EXTRA: tuple[KPI, ...] = (
     KPI("import_kwh", "Grid import", "kWh", None, "Energy imported over the horizon."),
     KPI("export_kwh", "Grid export", "kWh", None, "Energy exported over the horizon."),
+    KPI(
+        "energy_to_batteries_kwh",
+        "Stored in batteries",
+        "kWh",
+        None,
+        "Net energy into the vehicles' batteries: charged after losses, minus what V2G took out.",
+    ),
     KPI("mip_gap", "Proven gap", "%", "lower", "How far the plan's cost may be above the best possible."),
     KPI("solve_seconds", "Solve time", "s", "lower", "Wall time of the solver."),
 )
@@ -96,8 +112,12 @@ def kpi_value(summary: dict, key: str) -> float | None:
     return v
 
 
+#: Units shown without a unit (the scenario's currency, alone or per kWh; the label says which).
+_MONEY = ("cost", "cost/kWh")
+
+
 def _decimals(unit: str) -> int:
-    return {"cost": 2, "kW": 1, "kWh": 1, "%": 1, "s": 1}.get(unit, 2)
+    return {"cost": 2, "cost/kWh": 3, "kW": 1, "kWh": 1, "%": 1, "s": 1}.get(unit, 2)
 
 
 def _digits(kpi: KPI, value: float) -> int:
@@ -118,12 +138,12 @@ def fmt_number(kpi: KPI, value: float | None) -> str:
 def fmt_value(kpi: KPI, value: float | None) -> str:
     """``'1,235 kW'``, ``'345.6 kW'``, ``'2,764.88'`` (cost); a dash when the value does not exist."""
     text = fmt_number(kpi, value)
-    return text if kpi.unit == "cost" or text in ("–", "∞") else f"{text} {kpi.unit}"
+    return text if kpi.unit in _MONEY or text in ("–", "∞") else f"{text} {kpi.unit}"
 
 
 def label_with_unit(kpi: KPI) -> str:
     """``'Peak grid import [kW]'``; costs carry no unit (the scenario's currency)."""
-    return kpi.label if kpi.unit == "cost" else f"{kpi.label} [{kpi.unit}]"
+    return kpi.label if kpi.unit in _MONEY else f"{kpi.label} [{kpi.unit}]"
 
 
 def fmt_delta(kpi: KPI, delta: float | None) -> str:
@@ -134,7 +154,7 @@ def fmt_delta(kpi: KPI, delta: float | None) -> str:
         return "0"
     text = f"{delta:+,.{_digits(kpi, delta)}f}"
     unit = "pp" if kpi.unit == "%" else kpi.unit
-    return text if kpi.unit == "cost" else f"{text} {unit}"
+    return text if kpi.unit in _MONEY else f"{text} {unit}"
 
 
 def rounds_to_zero(kpi: KPI, d: float | None) -> bool:

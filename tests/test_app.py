@@ -68,12 +68,13 @@ def test_every_page_renders_for_every_scenario(stem):
     assert not at.metric
 
     run(at)
-    assert len(at.metric) == 10
+    assert len(at.metric) == 11
     status = texts(at.success) + texts(at.warning)
     assert "Run #1." in status
     assert charts(at) == 4  # site power, SoC, heatmap, input data
     assert [b.label for b in at.download_button] == ["schedule.csv", "site.csv", "summary.json", "Scenario (.zip)"]
     assert metric(at, "Total cost") > 0
+    assert metric(at, "Cost per kWh") > 0
 
     ok(at.switch_page(COMPARE).run())
     assert at.title[0].value == "Compare runs"
@@ -81,7 +82,7 @@ def test_every_page_renders_for_every_scenario(stem):
 
     ok(at.switch_page(PLAN).run())  # back: the edits and the run are still there
     assert at.number_input(key=f"edit:ready:{stem}:time_limit_s").value == TIME_LIMIT_S
-    assert len(at.metric) == 10
+    assert len(at.metric) == 11
 
 
 def test_changing_the_import_limit_changes_the_kpis_and_runs_compare():

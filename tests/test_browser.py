@@ -146,7 +146,7 @@ def test_pick_a_scenario_run_it_and_see_charts_and_kpis(page):
     expect(page.get_by_text(re.compile(r"Run #1\. Optimal plan"))).to_be_visible(timeout=120_000)
 
     metrics = page.locator('[data-testid="stMetric"]')
-    expect(metrics).to_have_count(10)
+    expect(metrics).to_have_count(11)
     total = metrics.filter(has_text="Total cost").locator('[data-testid="stMetricValue"]')
     assert re.fullmatch(r"[\d,]+\.\d\d", total.inner_text().strip())
     peak = metrics.filter(has_text="Peak import [kW]").locator('[data-testid="stMetricValue"]')

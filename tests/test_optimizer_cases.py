@@ -382,20 +382,23 @@ def test_the_checker_catches_broken_plans(tmp_path):
 
 
 def test_baseline_is_uncontrolled_full_power_until_max_soc(tmp_path):
-    """Uncontrolled: full power from plug-in to max_soc (0.8 -> 40 kWh from 25 kWh: 10, 5 kW), no V2G,
-    and the import limit is ignored but counted: base 8 kW + 10 kW > 15 kW limit in hour 0."""
-    _, res = run(
+    """Uncontrolled to full (reference_full): full power from plug-in to max_soc (0.8 -> 40 kWh from
+    25 kWh: 10, 5 kW), no V2G, and the import limit is ignored but counted: base 8 kW + 10 kW > 15 kW
+    limit in hour 0. Nothing requires energy, so the like-for-like baseline charges nothing."""
+    sc, res = run(
         tmp_path,
         vehicles=[car(initial_soc=0.5, max_soc=0.8, max_discharge_kw=10)],
         timeseries=ts([0.2, 0.2, 0.2], base_load_kw=[8, 8, 8]),
         site={"import_limit_kw": 15, "export_limit_kw": 10},
         horizon_hours=3,
     )
-    b = res.baseline_schedule
+    b, _, _ = gridopt.optimizer.uncontrolled(sc, until="max_soc")
     assert b["charge_kw"].tolist() == pytest.approx([10, 5, 0])
     assert b["discharge_kw"].max() == 0
-    assert res.summary["baseline"]["import_limit_violation_steps"] == 1
-    assert res.summary["baseline"]["total_cost"] == pytest.approx((18 + 13 + 8) * 0.2)
+    assert res.summary["reference_full"]["import_limit_violation_steps"] == 1
+    assert res.summary["reference_full"]["total_cost"] == pytest.approx((18 + 13 + 8) * 0.2)
+    assert res.baseline_schedule["charge_kw"].tolist() == pytest.approx([0, 0, 0])
+    assert res.summary["baseline"]["total_cost"] == pytest.approx(3 * 8 * 0.2)
 
 
 def test_result_site_table_balances(tmp_path):

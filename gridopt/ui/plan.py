@@ -43,9 +43,10 @@ def _kpi_cards(summary: dict) -> None:
     base = summary.get("baseline")
     if base:
         st.caption(
-            "Small figures: difference from uncontrolled charging (green = better). Costs in the scenario's currency."
+            "Small figures: difference from uncontrolled charging until each need is met, the same energy as the "
+            "plan (green = better). Costs in the scenario's currency."
         )
-    for row in (report.KPIS[:5], report.KPIS[5:]):
+    for row in (report.KPIS[:6], report.KPIS[6:]):
         cols = st.columns(len(row))
         for col, k in zip(cols, row, strict=True):
             value = report.kpi_value(summary, k.key)
@@ -80,6 +81,14 @@ def _status(run: state.Run) -> None:
             f"Uncontrolled charging would exceed the import limit in {b['import_limit_violation_steps']} steps "
             f"(peak {b['peak_import_kw']:,.0f} kW)."
         )
+    f = s.get("reference_full") or {}
+    if f:
+        k = report.KPI_BY_KEY["cost_per_kwh_delivered"]
+        st.caption(
+            f"Charging every vehicle to full instead (not like for like) would store "
+            f"{f['energy_to_batteries_kwh']:,.0f} kWh instead of {s['energy_to_batteries_kwh']:,.0f} kWh and cost "
+            f"{f['total_cost']:,.2f} ({report.fmt_value(k, f['cost_per_kwh_delivered'])} per kWh stored)."
+        )
 
 
 def _vehicle_choice(result, key: str) -> list[str]:
@@ -111,7 +120,7 @@ def _results(run: state.Run) -> None:
     st.plotly_chart(plots.site_power(res, baseline=show_base), config=PLOT_CONFIG, key="site_power")
     st.caption(
         "Above zero: where the site's power comes from. Below zero: where it goes. "
-        "Uncontrolled = every vehicle charges at full power from plug-in until full; no V2G."
+        "Uncontrolled = every vehicle charges at full power from plug-in until its need is met; no V2G."
     )
 
     tab_soc, tab_map, tab_unmet, tab_inputs = st.tabs(
