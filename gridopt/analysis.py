@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .scenario import Scenario
+from .scenario import Scenario, step_inputs
 
 
 def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.DataFrame) -> dict:
@@ -29,14 +29,23 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
         load, base load and charging; None without PV), ``peak_import_kw``,
         ``peak_export_kw``, ``import_limit_violation_steps``, ``export_limit_violation_steps``;
         ``energy_to_batteries_kwh`` and ``cost_per_kwh_delivered`` (see
-        :func:`energy_to_batteries_kwh` and :func:`cost_per_kwh`).
+        :func:`energy_to_batteries_kwh` and :func:`cost_per_kwh`); the grid KPIs
+        and terms of :func:`grid_kpis`, and ``objective`` = ``total_cost`` plus
+        :func:`grid_weighted_cost` (what the optimizer minimises). ``total_cost``
+        is the money the site pays: ``energy_cost`` (without the ``shift_away``
+        extra) ``+ demand_charge_cost + degradation_cost + unmet_energy_cost +
+        demand_response_cost - export_request_payment + export_request_penalty``.
+        Limit violations count against the per-step limits (timeseries columns,
+        ``import_cap`` events).
     """
     dt = sc.grid.dt_h
     imp = site["grid_import_kw"].to_numpy(dtype=float)
     exp = site["grid_export_kw"].to_numpy(dtype=float)
     ip = site["import_price"].to_numpy(dtype=float)
     ep = site["export_price"].to_numpy(dtype=float)
-    energy_cost = float(np.sum(ip * imp - ep * exp) * dt)
+    grid = grid_kpis(sc, site)
+    # the import price includes any shift_away extra: that part is the demand response cost
+    energy_cost = float(np.sum(ip * imp - ep * exp) * dt) - grid["demand_response_cost"]
     peak = float(imp.max(initial=0.0))
     demand_cost = sc.demand_charge_per_kw * peak
     v2g_kwh = float(site["ev_discharge_kw"].sum() * dt)
@@ -48,10 +57,11 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
     local_load = site["base_load_kw"].to_numpy(dtype=float) + site["ev_charge_kw"].to_numpy(dtype=float)
     pv_kwh = float(pv.sum() * dt)
     self_kwh = float(np.minimum(used, local_load).sum() * dt)
-    limit = sc.import_limit_kw
-    violations = int((imp > limit + 1e-6).sum()) if not math.isinf(limit) else 0
-    export_violations = int((exp > sc.export_limit_kw + 1e-6).sum())
+    st = step_inputs(sc)
+    violations = int((imp > st.import_limit_kw + 1e-6).sum())
+    export_violations = int((exp > st.export_limit_kw + 1e-6).sum())
     total_cost = energy_cost + demand_cost + degradation + unmet_cost
+    total_cost += grid["demand_response_cost"] - grid["export_request_payment"] + grid["export_request_penalty"]
     stored_kwh = energy_to_batteries_kwh(sc, schedule)
     return {
         "total_cost": total_cost,
@@ -74,6 +84,112 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
         "export_limit_violation_steps": export_violations,
         "energy_to_batteries_kwh": stored_kwh,
         "cost_per_kwh_delivered": cost_per_kwh(total_cost, stored_kwh),
+        "objective": total_cost + grid_weighted_cost(grid),
+        **grid,
+    }
+
+
+def grid_kpis(sc: Scenario, site: pd.DataFrame) -> dict:
+    """Grid KPIs and the grid terms' costs of one plan, from its site table and the scenario's inputs.
+
+    ``L(t) = net_load_kw(t) + grid_import_kw(t) - grid_export_kw(t)`` is the
+    grid's load with the site (``net_load_kw`` 0 without the signal: the site
+    alone).
+
+    Returns
+    -------
+    dict
+        ``emissions_kg`` (``sum c(t) (import - [credit] export) dt``; None
+        without ``carbon_kg_per_kwh``), ``renewable_surplus_absorbed_kwh``
+        (``sum min(ev_charge_kw, renewable_surplus_kw) dt``) and
+        ``renewable_surplus_share`` (of the EV charging energy; both None without
+        the signal), ``grid_peak_kw`` (``max L``), ``net_load_std_kw`` (standard
+        deviation of ``L``, population), ``grid_valley_deviation_kw`` (``max |L -
+        mean L|``), ``tracking_error_kwh`` (``sum |import - export - target_kw|
+        dt`` over the steps with a target; None without), and the terms
+        [currency]: ``carbon_cost``, ``grid_peak_cost``, ``valley_fill_cost``,
+        ``tracking_cost``, ``renewable_bonus``, ``export_request_payment``,
+        ``export_request_penalty``, ``demand_response_cost`` (import times the
+        ``shift_away`` extra), and ``export_request_shortfall_kwh``.
+    """
+    dt = sc.grid.dt_h
+    g = sc.grid_terms
+    st = step_inputs(sc)
+    imp = site["grid_import_kw"].to_numpy(dtype=float)
+    exp = site["grid_export_kw"].to_numpy(dtype=float)
+    ev = site["ev_charge_kw"].to_numpy(dtype=float)
+    net = imp - exp
+    load = st.net_load_kw + net
+    emissions = None
+    if st.carbon_kg_per_kwh is not None:
+        credit = 1.0 if g.carbon_credit_export else 0.0
+        emissions = float(np.sum(st.carbon_kg_per_kwh * (imp - credit * exp)) * dt)
+    absorbed = share = None
+    if st.renewable_surplus_kw is not None:
+        absorbed = float(np.minimum(ev, st.renewable_surplus_kw).sum() * dt)
+        ev_kwh = float(ev.sum() * dt)
+        share = absorbed / ev_kwh if ev_kwh > 1e-9 else None
+    tracking = None
+    if st.target_kw is not None:
+        k = st.target_steps
+        tracking = float(np.abs(net[k] - st.target_kw[k]).sum() * dt)
+    req = st.export_request_kw
+    soft = ~st.export_request_hard
+    short_kw = np.maximum(0.0, req - exp)
+    peak = float(load.max(initial=-math.inf)) if len(load) else 0.0
+    deviation = float(np.abs(load - load.mean()).max(initial=0.0)) if len(load) else 0.0
+    return {
+        "emissions_kg": emissions,
+        "renewable_surplus_absorbed_kwh": absorbed,
+        "renewable_surplus_share": share,
+        "grid_peak_kw": peak,
+        "net_load_std_kw": float(load.std()) if len(load) else 0.0,
+        "grid_valley_deviation_kw": deviation,
+        "tracking_error_kwh": tracking,
+        "export_request_shortfall_kwh": float(short_kw.sum() * dt),
+        "carbon_cost": g.carbon_price_per_kg * emissions if emissions is not None else 0.0,
+        "grid_peak_cost": g.peak_weight_per_kw * peak,
+        "valley_fill_cost": g.valley_fill_weight_per_kw * deviation,
+        "tracking_cost": g.tracking_penalty_per_kwh * tracking
+        if tracking is not None and not g.exact_tracking
+        else 0.0,
+        "renewable_bonus": g.renewable_use_bonus_per_kwh * absorbed if absorbed is not None else 0.0,
+        "export_request_payment": float(np.sum(st.export_payment_per_kwh * np.minimum(exp, req)) * dt),
+        "export_request_penalty": float(np.sum(np.where(soft, st.export_penalty_per_kwh * short_kw, 0.0)) * dt),
+        "demand_response_cost": float(np.sum(st.shift_away_price_per_kwh * imp) * dt),
+    }
+
+
+def grid_weighted_cost(grid: dict) -> float:
+    """The weighted non-money terms of the objective [currency]:
+    ``carbon_cost + grid_peak_cost + valley_fill_cost + tracking_cost - renewable_bonus``."""
+    return (
+        grid["carbon_cost"]
+        + grid["grid_peak_cost"]
+        + grid["valley_fill_cost"]
+        + grid["tracking_cost"]
+        - grid["renewable_bonus"]
+    )
+
+
+def grid_savings(optimized: dict, baseline: dict) -> dict:
+    """Baseline minus optimized for the grid KPIs (positive = better for the grid).
+
+    ``grid_peak_reduction_kw``, ``emissions_kg`` (None without the carbon
+    signal), ``net_load_std_kw``, ``tracking_error_kwh`` (None without a target),
+    ``objective``.
+    """
+
+    def minus(key):
+        a, b = optimized.get(key), baseline.get(key)
+        return b - a if a is not None and b is not None else None
+
+    return {
+        "grid_peak_reduction_kw": minus("grid_peak_kw"),
+        "emissions_kg": minus("emissions_kg"),
+        "net_load_std_kw": minus("net_load_std_kw"),
+        "tracking_error_kwh": minus("tracking_error_kwh"),
+        "objective": minus("objective"),
     }
 
 

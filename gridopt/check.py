@@ -13,7 +13,11 @@ matches the reported ``soc_kwh``; a step that charges ends at or below
 ``max_soc`` (and does not start above it), one that discharges ends at or above
 ``min_soc``, SoC never below 0; reported shortfalls cover every requirement; the
 site balance; PV used within PV available (all of it if PV cannot be
-curtailed); grid import and export within the limits and never both in one step.
+curtailed); grid import and export within the limits (per step: timeseries
+columns and ``import_cap`` events) and never both in one step; hard export
+requests met, exact tracking of ``target_kw``, ``emissions_cap_kg`` and
+``grid_peak_cap_kw`` kept (the grid rules read the scenario's per-step inputs,
+:func:`gridopt.scenario.step_inputs`, not the optimizer's).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PhysicsViolation
-from .scenario import Scenario
+from .scenario import Scenario, step_inputs
 
 #: Absolute tolerance on powers [kW] and energies [kWh].
 ABS_TOL = 1e-4
@@ -90,6 +94,64 @@ class _Collector:
                 break
 
 
+def _check_grid_rules(sc: Scenario, imp: np.ndarray, exp: np.ndarray, out: _Collector, tol: float) -> None:
+    """The site's grid limits per step, hard export requests, exact tracking and the caps.
+
+    ``imp(t) <= import_limit_kw(t)``, ``exp(t) <= export_limit_kw(t)`` (the
+    constants, timeseries columns and ``import_cap`` events);
+    ``exp(t) >= export_request_kw(t)`` where the request is hard;
+    ``|imp(t) - exp(t) - target_kw(t)| <= tol`` where tracking is exact;
+    ``sum_t c(t) (imp - [credit] exp) dt <= emissions_cap_kg``;
+    ``net_load_kw(t) + imp(t) - exp(t) <= grid_peak_cap_kw``.
+    """
+    idx = sc.grid.index
+    st = lambda t: f"site {idx[t].isoformat()}"  # noqa: E731
+    inp = step_inputs(sc)
+    g = sc.grid_terms
+    lim_i, lim_e = inp.import_limit_kw, inp.export_limit_kw
+    out.mask(
+        "imp",
+        imp > lim_i + tol,
+        lambda t: f"{st(t)}: import {imp[t]:.3f} kW above import_limit_kw {lim_i[t]:g}",
+    )
+    out.mask(
+        "exp",
+        exp > lim_e + tol,
+        lambda t: f"{st(t)}: export {exp[t]:.3f} kW above export_limit_kw {lim_e[t]:g}",
+    )
+    req = inp.export_request_kw
+    out.mask(
+        "request",
+        inp.export_request_hard & (req > 0) & (exp < req - tol),
+        lambda t: f"{st(t)}: export {exp[t]:.3f} kW below the hard export_request of {req[t]:g} kW",
+    )
+    net = imp - exp
+    if g.exact_tracking and inp.target_kw is not None:
+        target = inp.target_kw
+        off = np.zeros(len(net), bool)
+        k = inp.target_steps
+        off[k] = np.abs(net[k] - target[k]) > tol
+        out.mask(
+            "tracking",
+            off,
+            lambda t: f"{st(t)}: net import {net[t]:.4f} kW differs from the exact target_kw {target[t]:g}",
+        )
+    if g.emissions_cap_kg is not None and inp.carbon_kg_per_kwh is not None:
+        credit = 1.0 if g.carbon_credit_export else 0.0
+        c_dt = inp.carbon_kg_per_kwh * sc.grid.dt_h
+        kg = float(np.sum(c_dt * (imp - credit * exp)))
+        if kg > g.emissions_cap_kg + tol * float(c_dt.sum()) + REL_TOL * max(1.0, abs(g.emissions_cap_kg)):
+            out.add("emissions", f"emissions {kg:.4f} kg above emissions_cap_kg {g.emissions_cap_kg:g}")
+    if g.grid_peak_cap_kw is not None:
+        load = inp.net_load_kw + net
+        cap = g.grid_peak_cap_kw
+        out.mask(
+            "grid_peak",
+            load > cap + tol + REL_TOL * np.abs(inp.net_load_kw),
+            lambda t: f"{st(t)}: grid load {load[t]:.3f} kW above grid_peak_cap_kw {cap:g}",
+        )
+
+
 def check_schedule(
     sc: Scenario,
     schedule: pd.DataFrame,
@@ -108,8 +170,9 @@ def check_schedule(
         As returned by :func:`gridopt.optimize` (``unmet`` needs ``vehicle_id``,
         ``kind``, ``event_id`` and ``unmet_kwh``).
     site_limits : bool
-        Check the grid import/export limits (off for the uncontrolled baseline,
-        which ignores them by definition).
+        Check the grid import/export limits and the grid rules (hard export
+        requests, exact tracking, caps); off for the uncontrolled baseline,
+        which ignores them by definition.
     raise_on_violation : bool
         Raise :class:`PhysicsViolation` if anything is wrong.
     """
@@ -322,16 +385,7 @@ def check_schedule(
         lambda t: f"{st(t)}: imports ({imp[t]:.3f} kW) and exports ({exp[t]:.3f} kW) in one step",
     )
     if site_limits:
-        out.mask(
-            "imp",
-            imp > sc.import_limit_kw + tol,
-            lambda t: f"{st(t)}: import {imp[t]:.3f} kW above import_limit_kw {sc.import_limit_kw:g}",
-        )
-        out.mask(
-            "exp",
-            exp > sc.export_limit_kw + tol,
-            lambda t: f"{st(t)}: export {exp[t]:.3f} kW above export_limit_kw {sc.export_limit_kw:g}",
-        )
+        _check_grid_rules(sc, imp, exp, out, tol)
     msgs = out.messages
     total = sum(out.counts.values())
     if msgs and raise_on_violation:

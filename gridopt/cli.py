@@ -69,6 +69,51 @@ def _unmet_text(e: dict, by_choice: bool) -> str:
     return f"{head}, {e['unmet_kwh']:.2f} kWh left unmet {why}"
 
 
+def _print_grid(s: dict, sc, money) -> None:
+    """The grid KPIs (issue 9), only for scenarios with a grid block, events or limit columns."""
+    from .scenario import GRID_SERIES_COLUMNS, GridTerms
+
+    if sc is None or not (any(c in sc.series for c in GRID_SERIES_COLUMNS) or sc.grid_terms != GridTerms()):
+        return
+    b = s.get("baseline", {})
+    vs = lambda key, unit: f" (uncontrolled {b[key]:.1f}{unit})" if b.get(key) is not None else ""  # noqa: E731
+    p = print
+    p(f"  grid peak         {s['grid_peak_kw']:.1f} kW{vs('grid_peak_kw', ' kW')}, std {s['net_load_std_kw']:.1f} kW")
+    parts = []
+    if s.get("emissions_kg") is not None:
+        parts.append(f"emissions {s['emissions_kg']:.1f} kg{vs('emissions_kg', ' kg')}")
+    if s.get("renewable_surplus_absorbed_kwh") is not None:
+        share = s.get("renewable_surplus_share")
+        parts.append(
+            f"surplus absorbed {s['renewable_surplus_absorbed_kwh']:.1f} kWh"
+            + (f" ({100 * share:.1f}% of charging)" if share is not None else "")
+        )
+    if s.get("tracking_error_kwh") is not None:
+        parts.append(f"tracking error {s['tracking_error_kwh']:.2f} kWh")
+    if parts:
+        p("  grid signals      " + "; ".join(parts))
+    terms = [
+        (name, s[key])
+        for name, key in (
+            ("carbon", "carbon_cost"),
+            ("grid peak", "grid_peak_cost"),
+            ("valley fill", "valley_fill_cost"),
+            ("tracking", "tracking_cost"),
+            ("renewable bonus", "renewable_bonus"),
+            ("demand response", "demand_response_cost"),
+            ("export payments", "export_request_payment"),
+            ("export penalties", "export_request_penalty"),
+        )
+        if abs(s.get(key) or 0.0) > 0
+    ]
+    if terms:
+        p(
+            "  grid terms        "
+            + ", ".join(f"{name} {money(v)}" for name, v in terms)
+            + f" (objective {money(s['objective'])})"
+        )
+
+
 def _print_summary(res, out_dir: str | None) -> None:
     s = res.summary
     cur = s.get("currency") or getattr(getattr(res, "scenario", None), "currency", None)
@@ -127,6 +172,7 @@ def _print_summary(res, out_dir: str | None) -> None:
             f"  charge to full    (not like for like: {f['energy_to_batteries_kwh']:.1f} kWh stored) cost "
             f"{money(f['total_cost'])} ({per_kwh(f)}); peak {f['peak_import_kw']:.1f} kW{over(f)}"
         )
+    _print_grid(s, getattr(res, "scenario", None), money)
     if s["unmet_events"]:
         by_choice = _penalty_below_cost(getattr(res, "scenario", None))
         worst = sorted(s["unmet_events"], key=lambda e: -e["unmet_kwh"])[:3]

@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from .scenario import Scenario
+from .scenario import GridTerms, Scenario
 
 
 def _num(x: float):
@@ -41,6 +41,10 @@ def scenario_fingerprint(sc: Scenario) -> str:
         "time_limit_s": _num(sc.solver.time_limit_s),
         "mip_rel_gap": _num(sc.solver.mip_rel_gap),
     }
+    if sc.grid_terms != GridTerms():  # the grid block's weights and caps (events are in the series)
+        head["grid_terms"] = {
+            k: v if isinstance(v, (str, bool)) or v is None else _num(v) for k, v in vars(sc.grid_terms).items()
+        }
     h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
     tables = {
         "series": sc.series,

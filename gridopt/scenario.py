@@ -205,6 +205,98 @@ class SolverConfig(_Strict):
     mip_rel_gap: Fraction = Field(1e-4, description="relative gap at which the search stops [-]")
 
 
+#: Largest magnitude of a feeder's or region's net load, and of its renewable surplus [kW]: 100 GW.
+MAX_GRID_POWER_KW = 1e8
+#: Largest marginal emission rate [kg/kWh]: ten times a lignite plant's (about 1.1 kg/kWh).
+MAX_CARBON_KG_PER_KWH = 10.0
+#: Largest carbon price [currency/kg]: like an energy price.
+MAX_CARBON_PRICE_PER_KG = MAX_PRICE_PER_KWH
+#: Largest magnitude of an emissions cap [kg]: 1 Mt.
+MAX_EMISSIONS_KG = 1e9
+
+
+def _as_text(v):
+    """YAML turns an unquoted ISO time into a datetime; keep the text form."""
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+class GridConfig(_Strict):
+    """The ``grid:`` block: grid signals and the weights of the grid objectives (see :mod:`gridopt.grid.signals`)."""
+
+    signals: str | None = Field(
+        None,
+        description="CSV with time and any of carbon_kg_per_kwh [kg/kWh], renewable_surplus_kw, net_load_kw, "
+        "target_kw [kW]",
+    )
+    carbon_price_per_kg: Annotated[NonNeg, Field(le=MAX_CARBON_PRICE_PER_KG)] = Field(
+        0.0, description="price of each kg of CO2 of net import [currency/kg]"
+    )
+    carbon_credit_export: StrictBool = Field(False, description="credit exported energy at the same carbon rate")
+    peak_weight_per_kw: Annotated[NonNeg, Field(le=MAX_DEMAND_CHARGE_PER_KW)] = Field(
+        0.0, description="weight of the peak of net_load_kw + import - export [currency/kW]"
+    )
+    valley_fill_weight_per_kw: Annotated[NonNeg, Field(le=MAX_DEMAND_CHARGE_PER_KW)] = Field(
+        0.0, description="weight of the largest deviation of net_load_kw + import - export from its mean [currency/kW]"
+    )
+    tracking_penalty_per_kwh: Annotated[NonNeg, Field(le=MAX_PENALTY_PER_KWH)] = Field(
+        0.0, description="price of each kWh of |import - export - target_kw| [currency/kWh]"
+    )
+    tracking: Literal["soft", "exact"] = Field(
+        "soft", description="exact: import - export == target_kw in every step that has a target"
+    )
+    renewable_use_bonus_per_kwh: Annotated[NonNeg, Field(le=MAX_PRICE_PER_KWH)] = Field(
+        0.0, description="bonus per kWh of EV charging within renewable_surplus_kw [currency/kWh]"
+    )
+    emissions_cap_kg: Annotated[Number, Field(ge=-MAX_EMISSIONS_KG, le=MAX_EMISSIONS_KG)] | None = Field(
+        None, description="largest emissions over the horizon, as the emissions_kg KPI counts them [kg]"
+    )
+    grid_peak_cap_kw: Annotated[Number, Field(ge=-MAX_GRID_POWER_KW, le=MAX_GRID_POWER_KW)] | None = Field(
+        None, description="largest net_load_kw + import - export in any step [kW]"
+    )
+
+
+class _EventConfig(_Strict):
+    start: str = Field(description="start of the window, ISO 8601 with the timezone's offset (inclusive)")
+    end: str = Field(description="end of the window (exclusive)")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _time_as_text(cls, v):
+        return _as_text(v)
+
+
+class ImportCapEvent(_EventConfig):
+    """Site import limited to ``kw`` in the window."""
+
+    kind: Literal["import_cap"]
+    kw: Power = Field(description="import limit in the window [kW]")
+
+
+class ExportRequestEvent(_EventConfig):
+    """The site is asked to export at least ``kw`` in the window."""
+
+    kind: Literal["export_request"]
+    kw: Power = Field(description="requested export [kW]")
+    payment_per_kwh: Annotated[NonNeg, Field(le=MAX_PRICE_PER_KWH)] = Field(
+        0.0, description="paid per kWh exported up to the request [currency/kWh]"
+    )
+    penalty_per_kwh: Annotated[NonNeg, Field(le=MAX_PENALTY_PER_KWH)] = Field(
+        0.0, description="charged per kWh the export falls short of the request [currency/kWh]"
+    )
+    hard: StrictBool = Field(False, description="export >= kw is a constraint, not a price")
+
+
+class ShiftAwayEvent(_EventConfig):
+    """Demand response: import in the window priced extra."""
+
+    kind: Literal["shift_away"]
+    extra_price_per_kwh: Price = Field(description="added to the import price in the window [currency/kWh]")
+
+
+EVENT_KINDS = {"import_cap": ImportCapEvent, "export_request": ExportRequestEvent, "shift_away": ShiftAwayEvent}
+EventConfig = Annotated[Union[ImportCapEvent, ExportRequestEvent, ShiftAwayEvent], Field(discriminator="kind")]
+
+
 class ScenarioConfig(_Strict):
     """The YAML scenario, field by field (units in the names)."""
 
@@ -230,6 +322,8 @@ class ScenarioConfig(_Strict):
     unmet_energy_penalty_per_kwh: Annotated[NonNeg, Field(le=MAX_PENALTY_PER_KWH)] = 10.0
     fleet: FleetConfig
     solver: SolverConfig = SolverConfig()
+    grid: GridConfig | None = None
+    events: list[EventConfig] | None = None
 
     @field_validator("currency")
     @classmethod
@@ -376,6 +470,8 @@ COLUMN_LIMITS: dict[str, tuple[float, str]] = {
     "export_price": (MAX_PRICE_PER_KWH, "per kWh"),
     "base_load_kw": (MAX_POWER_KW, "kW"),
     "pv_kw": (MAX_POWER_KW, "kW"),
+    "import_limit_kw": (MAX_POWER_KW, "kW"),
+    "export_limit_kw": (MAX_POWER_KW, "kW"),
 }
 
 
@@ -937,6 +1033,158 @@ def check_fleet_roles(
 # ---------------------------------------------------------------------------
 
 SERIES_COLUMNS = ("import_price", "export_price", "base_load_kw", "pv_kw")
+#: Optional timeseries columns: time-varying grid limits (a column overrides the site's constant) [kW].
+SITE_LIMIT_COLUMNS = ("import_limit_kw", "export_limit_kw")
+#: Columns of ``Scenario.series`` that only scenarios with a ``grid:`` block, ``events`` or limit
+#: columns have (see :func:`step_inputs` for their defaults).
+GRID_SERIES_COLUMNS = (
+    "import_limit_kw",
+    "export_limit_kw",
+    "carbon_kg_per_kwh",
+    "renewable_surplus_kw",
+    "net_load_kw",
+    "target_kw",
+    "export_request_kw",
+    "export_payment_per_kwh",
+    "export_penalty_per_kwh",
+    "export_request_hard",
+    "shift_away_price_per_kwh",
+)
+
+
+@dataclass(frozen=True)
+class GridTerms:
+    """Weights of the grid objectives and the epsilon-constraint caps (the ``grid:`` block).
+
+    All zero / None (the default) adds nothing to the model.
+
+    Attributes
+    ----------
+    carbon_price_per_kg : float
+        Price of emissions [currency/kg]: ``sum_t carbon(t) (imp(t) - [credit] exp(t)) dt``.
+    carbon_credit_export : bool
+        Export is credited at the same carbon rate.
+    peak_weight_per_kw : float
+        Weight of ``max_t (net_load_kw + imp - exp)`` [currency/kW].
+    valley_fill_weight_per_kw : float
+        Weight of ``max_t |L(t) - mean(L)|``, ``L = net_load_kw + imp - exp`` [currency/kW].
+    tracking_penalty_per_kwh : float
+        Price of ``sum_t |imp - exp - target_kw| dt`` [currency/kWh] (``tracking`` soft).
+    tracking : {"soft", "exact"}
+        exact: ``imp - exp == target_kw`` in every step with a target.
+    renewable_use_bonus_per_kwh : float
+        Bonus on ``sum_t min(sum_v charge_kw, renewable_surplus_kw) dt`` [currency/kWh].
+    emissions_cap_kg : float or None
+        Emissions as the ``emissions_kg`` KPI counts them at most this [kg].
+    grid_peak_cap_kw : float or None
+        ``net_load_kw + imp - exp`` at most this in every step [kW].
+    """
+
+    carbon_price_per_kg: float = 0.0
+    carbon_credit_export: bool = False
+    peak_weight_per_kw: float = 0.0
+    valley_fill_weight_per_kw: float = 0.0
+    tracking_penalty_per_kwh: float = 0.0
+    tracking: str = "soft"
+    renewable_use_bonus_per_kwh: float = 0.0
+    emissions_cap_kg: float | None = None
+    grid_peak_cap_kw: float | None = None
+
+    @property
+    def exact_tracking(self) -> bool:
+        return self.tracking == "exact"
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """The effective per-step grid inputs of a scenario, arrays of shape (n_steps,).
+
+    Attributes
+    ----------
+    import_limit_kw, export_limit_kw : ndarray
+        Grid limits after the timeseries columns and ``import_cap`` events [kW]; ``inf`` = none.
+    carbon_kg_per_kwh : ndarray or None
+        Marginal emission rate [kg/kWh]; None without the signal.
+    renewable_surplus_kw : ndarray or None
+        Renewable supply that would be curtailed [kW]; None without the signal.
+    net_load_kw : ndarray
+        The grid's load without the fleet's site [kW]; zeros without the signal.
+    has_net_load : bool
+        Whether ``net_load_kw`` came from the signals.
+    target_kw : ndarray or None
+        Requested net import (import - export) [kW], NaN in steps without a target; None without the signal.
+    export_request_kw, export_payment_per_kwh, export_penalty_per_kwh : ndarray
+        ``export_request`` events per step [kW, currency/kWh]; 0 outside them.
+    export_request_hard : ndarray of bool
+        The request is a constraint (``hard: true``).
+    shift_away_price_per_kwh : ndarray
+        Extra import price of ``shift_away`` events, already inside ``series["import_price"]`` [currency/kWh].
+    """
+
+    import_limit_kw: np.ndarray
+    export_limit_kw: np.ndarray
+    carbon_kg_per_kwh: np.ndarray | None
+    renewable_surplus_kw: np.ndarray | None
+    net_load_kw: np.ndarray
+    has_net_load: bool
+    target_kw: np.ndarray | None
+    export_request_kw: np.ndarray
+    export_payment_per_kwh: np.ndarray
+    export_penalty_per_kwh: np.ndarray
+    export_request_hard: np.ndarray
+    shift_away_price_per_kwh: np.ndarray
+
+    @property
+    def target_steps(self) -> np.ndarray:
+        """Steps that have a target (int array)."""
+        if self.target_kw is None:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(~np.isnan(self.target_kw))
+
+    @property
+    def request_steps(self) -> np.ndarray:
+        """Steps with an export request of more than 0 kW (int array)."""
+        return np.flatnonzero(self.export_request_kw > 0)
+
+    @property
+    def hard_request_steps(self) -> np.ndarray:
+        """Steps with a hard export request of more than 0 kW (int array)."""
+        return np.flatnonzero((self.export_request_kw > 0) & self.export_request_hard)
+
+
+def step_inputs(sc: Scenario) -> StepInputs:
+    """The effective per-step grid inputs of ``sc`` (see :class:`StepInputs`).
+
+    Read from ``sc.series``' grid columns where present (empty cells, as in a
+    series a planner stitched together, take the default), else the defaults:
+    the site's constant limits, no signal, no event.
+    """
+    s = sc.series
+    T = len(s)
+
+    def signal(name: str) -> np.ndarray | None:
+        return s[name].to_numpy(dtype=float, na_value=np.nan) if name in s else None
+
+    def filled(name: str, default: float) -> np.ndarray:
+        a = signal(name)
+        return np.full(T, float(default)) if a is None else np.where(np.isnan(a), float(default), a)
+
+    carbon = signal("carbon_kg_per_kwh")
+    surplus = signal("renewable_surplus_kw")
+    return StepInputs(
+        import_limit_kw=filled("import_limit_kw", sc.import_limit_kw),
+        export_limit_kw=filled("export_limit_kw", sc.export_limit_kw),
+        carbon_kg_per_kwh=None if carbon is None else np.nan_to_num(carbon, nan=0.0),
+        renewable_surplus_kw=None if surplus is None else np.nan_to_num(surplus, nan=0.0),
+        net_load_kw=filled("net_load_kw", 0.0),
+        has_net_load="net_load_kw" in s,
+        target_kw=signal("target_kw"),
+        export_request_kw=filled("export_request_kw", 0.0),
+        export_payment_per_kwh=filled("export_payment_per_kwh", 0.0),
+        export_penalty_per_kwh=filled("export_penalty_per_kwh", 0.0),
+        export_request_hard=filled("export_request_hard", 0.0) > 0,
+        shift_away_price_per_kwh=filled("shift_away_price_per_kwh", 0.0),
+    )
 
 
 @dataclass(frozen=True)
@@ -979,6 +1227,17 @@ class Scenario:
     demand_charge_stated_per_kw : float or None
         The demand charge as the tariff states it, per ``demand_charge_period``
         [currency/kW]; None: as ``demand_charge_per_kw``.
+    grid_terms : GridTerms
+        Weights of the grid objectives and the caps (the ``grid:`` block); all zero without it.
+    events : tuple of dict
+        The utility events as read (``kind``, ``start``, ``end`` as tz-aware
+        Timestamps, ``first_step``, ``end_step``, and the event's own fields), for
+        display; their effect is in ``series``' grid columns.
+
+    With a ``grid:`` block, ``events`` or limit columns, ``series`` also has the
+    columns of :data:`GRID_SERIES_COLUMNS` that apply (``import_price`` then
+    includes any ``shift_away`` extra); :func:`step_inputs` reads them with their
+    defaults. ``import_limit_kw`` / ``export_limit_kw`` stay the site's constants.
     """
 
     name: str
@@ -1001,6 +1260,8 @@ class Scenario:
     currency: str | None = None
     demand_charge_period: str = "horizon"
     demand_charge_stated_per_kw: float | None = None
+    grid_terms: GridTerms = GridTerms()
+    events: tuple = ()
 
     @property
     def timezone(self) -> str:

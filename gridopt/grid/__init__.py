@@ -12,5 +12,15 @@
 from .cli import write_envelope
 from .disaggregate import Dispatch, disaggregate, verify
 from .envelope import Envelope, flexibility
+from .signals import LB_PER_MWH_IN_KG_PER_KWH, SIGNAL_COLUMNS
 
-__all__ = ["Dispatch", "Envelope", "disaggregate", "flexibility", "verify", "write_envelope"]
+__all__ = [
+    "LB_PER_MWH_IN_KG_PER_KWH",
+    "SIGNAL_COLUMNS",
+    "Dispatch",
+    "Envelope",
+    "disaggregate",
+    "flexibility",
+    "verify",
+    "write_envelope",
+]

@@ -22,12 +22,16 @@ from pydantic import ValidationError
 
 from ..errors import ScenarioError
 from ..fleet import check_outside_horizon
+from ..grid import signals
 from ..scenario import (
+    EVENT_KINDS,
     SERIES_COLUMNS,
     SESSION_FILE_OPTIONAL,
     SESSION_FILE_REQUIRED,
+    SITE_LIMIT_COLUMNS,
     TRIP_OPTIONAL,
     TRIP_REQUIRED,
+    GridTerms,
     Scenario,
     ScenarioConfig,
     SessionDefaults,
@@ -174,7 +178,10 @@ def _loc(e: dict) -> tuple:
     return tuple(
         p
         for p in e["loc"]
-        if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p or p.startswith(("constrained-", "function-"))))
+        if not (
+            isinstance(p, str)
+            and (p in _TYPE_TAGS or p in EVENT_KINDS or "[" in p or p.startswith(("constrained-", "function-")))
+        )
     )
 
 
@@ -512,20 +519,26 @@ def scenario_from_dict(
         tpath = _resolve(base, cfg.timeseries, where, "timeseries", confine)
         twhere = tpath.name
         raw = read_table(tpath, twhere)
-        check_columns(raw, twhere, ("time",), SERIES_COLUMNS)
+        check_columns(raw, twhere, ("time",), SERIES_COLUMNS + SITE_LIMIT_COLUMNS)
         if len(raw.columns) == 1:
             raise ScenarioError(f"{twhere}: no data column (expected any of {', '.join(SERIES_COLUMNS)})")
         times = parse_times(raw["time"], tz, twhere, "time", date_format)
         num = pd.DataFrame({c: numeric_column(raw, c, twhere) for c in raw.columns if c != "time"})
         check_column_limits(num, twhere)
-        for c in ("base_load_kw", "pv_kw"):
+        for c in ("base_load_kw", "pv_kw") + SITE_LIMIT_COLUMNS:
             if c in num and (num[c] < 0).any():
                 i = (num[c] < 0).idxmax()
                 raise ScenarioError(f"{twhere} line {i}: '{c}' must be >= 0 (got {num.at[i, c]})")
+        limits = num[[c for c in SITE_LIMIT_COLUMNS if c in num]]
+        num = num.drop(columns=limits.columns)
         lines = num.index.to_numpy()
         num.index = pd.DatetimeIndex(times)
-        aligned = align_to_grid(num, grid, twhere, lines)
-        columns.update({c: aligned[c] for c in aligned.columns})
+        if len(num.columns):
+            aligned = align_to_grid(num, grid, twhere, lines)
+            columns.update({c: aligned[c] for c in aligned.columns})
+        if len(limits.columns):
+            aligned = signals.align_limits(limits, times, grid, twhere)
+            columns.update({c: aligned[c] for c in aligned.columns})
 
     tariff = cfg.tariff
     demand = 0.0
@@ -642,6 +655,10 @@ def scenario_from_dict(
     )
 
     import_limit = math.inf if cfg.site.import_limit_kw is None else float(cfg.site.import_limit_kw)
+    series, terms, events, grid_warnings = _grid_block(
+        cfg, series, columns, import_limit, grid, tz, base, where, confine
+    )
+    warnings += grid_warnings
     sc = Scenario(
         name=cfg.name,
         description=cfg.description,
@@ -662,10 +679,66 @@ def scenario_from_dict(
         currency=cfg.currency,
         demand_charge_period=tariff.demand_charge_period or "horizon",
         demand_charge_stated_per_kw=float(stated_demand),
+        grid_terms=terms,
+        events=events,
     )
     warnings += economic_warnings(sc)
     warnings += _fleet_warnings(sc)
     return sc.replace(warnings=tuple(warnings))
+
+
+def _grid_block(
+    cfg: ScenarioConfig,
+    series: pd.DataFrame,
+    columns: dict[str, pd.Series],
+    import_limit: float,
+    grid,
+    tz: str,
+    base: Path,
+    where: str,
+    confine: bool,
+) -> tuple[pd.DataFrame, GridTerms, tuple, list[str]]:
+    """The ``grid:`` block, ``events`` and the timeseries' limit columns (see :mod:`gridopt.grid.signals`).
+
+    Returns the series with the grid columns that apply, the grid terms, the
+    events as records, and warnings. Without any of them the series comes back
+    as it was.
+    """
+    warnings: list[str] = []
+    limit_cols = {c: columns[c] for c in SITE_LIMIT_COLUMNS if c in columns}
+    for c in limit_cols:
+        if c in cfg.site.model_fields_set:
+            warnings.append(f"{c}: the timeseries column is used; site.{c} is ignored")
+    sig = None
+    gcfg = cfg.grid
+    if gcfg is not None and gcfg.signals:
+        spath = _resolve(base, gcfg.signals, where, "grid.signals", confine)
+        swhere = spath.name
+        raw = read_table(spath, swhere)
+        signals.check_signal_columns(list(raw.columns), swhere)
+        times = parse_times(raw["time"], tz, swhere, "time", cfg.date_format)
+        num = pd.DataFrame(
+            {c: numeric_column(raw, c, swhere, required=c != "target_kw") for c in raw.columns if c != "time"}
+        )
+        signals.check_signal_values(num, swhere)
+        sig = signals.align_signals(num, times, grid, swhere)
+    terms = signals.grid_terms(gcfg)
+    if gcfg is not None:
+        warnings += signals.check_terms(terms, sig, where)
+    ev_cols, events = None, ()
+    if cfg.events:
+        ev_cols, events, ev_warnings = signals.resolve_events(cfg.events, grid, tz, where)
+        warnings += ev_warnings
+    if sig is None and ev_cols is None and not limit_cols:
+        return series, terms, events, warnings
+    out = signals.grid_columns(
+        series,
+        limit_cols.get("import_limit_kw", import_limit),
+        limit_cols.get("export_limit_kw", float(cfg.site.export_limit_kw)),
+        sig,
+        ev_cols,
+    )
+    return out, terms, events, warnings
 
 
 def _pv_from_config(cfg: ScenarioConfig, grid, base: Path, where: str, confine: bool) -> pd.Series:

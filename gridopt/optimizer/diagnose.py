@@ -12,14 +12,13 @@ minimises how far the import limit would have to move.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from ..errors import InfeasibleError
 from ..fleet import FleetPlan
-from ..scenario import Scenario, SolverOptions
+from ..scenario import Scenario, SolverOptions, step_inputs
+from .grid_conflicts import grid_conflicts, grid_slack_error
 
 
 def _ranges(steps: np.ndarray, idx: pd.DatetimeIndex, step_minutes: int) -> str:
@@ -50,14 +49,15 @@ def power_conflicts(sc: Scenario, plan: FleetPlan) -> pd.DataFrame:
     base = sc.series["base_load_kw"].to_numpy()
     pv = sc.series["pv_kw"].to_numpy()
     need = base - pv - v2g
-    bad = need > sc.import_limit_kw + 1e-9
+    limit = step_inputs(sc).import_limit_kw  # per step: timeseries column, import_cap events
+    bad = need > limit + 1e-9
     return pd.DataFrame(
         {
             "base_load_kw": base[bad],
             "pv_kw": pv[bad],
             "v2g_available_kw": v2g[bad],
             "import_needed_kw": need[bad],
-            "import_limit_kw": sc.import_limit_kw,
+            "import_limit_kw": limit[bad],
         },
         index=sc.grid.index[bad],
     )
@@ -72,13 +72,15 @@ def export_conflicts(sc: Scenario, plan: FleetPlan) -> pd.DataFrame:
     base = sc.series["base_load_kw"].to_numpy()
     pv = sc.series["pv_kw"].to_numpy()
     surplus = pv - base - sink
-    bad = surplus > sc.export_limit_kw + 1e-9
+    limit = step_inputs(sc).export_limit_kw
+    bad = surplus > limit + 1e-9
     return pd.DataFrame(
         {
             "pv_kw": pv[bad],
             "base_load_kw": base[bad],
             "ev_charge_available_kw": sink[bad],
             "export_needed_kw": surplus[bad],
+            "export_limit_kw": limit[bad],
         },
         index=sc.grid.index[bad],
     )
@@ -91,6 +93,9 @@ def site_conflicts(sc: Scenario, plan: FleetPlan) -> InfeasibleError | None:
     for lack of stored V2G energy, which only :func:`explain_infeasible_site`
     (an elastic model) finds.
     """
+    grid = grid_conflicts(sc, plan)  # hard export requests and exact targets out of power's reach
+    if grid is not None:
+        return grid
     exp = export_conflicts(sc, plan)
     if len(exp):
         worst = exp["export_needed_kw"].idxmax()
@@ -98,7 +103,7 @@ def site_conflicts(sc: Scenario, plan: FleetPlan) -> InfeasibleError | None:
         steps = np.flatnonzero(sc.grid.index.isin(exp.index))
         return InfeasibleError(
             f"{sc.name}: infeasible site: PV cannot be curtailed (site.pv_curtailable: false) and exceeds base load, "
-            f"all plugged-in charging and the export limit of {sc.export_limit_kw:g} kW in {len(exp)} step(s): "
+            f"all plugged-in charging and the export limit of {w['export_limit_kw']:g} kW in {len(exp)} step(s): "
             f"{_ranges(steps, sc.grid.index, sc.grid.step_minutes)}; worst at {worst.isoformat()}: PV "
             f"{w['pv_kw']:.1f} kW, base load {w['base_load_kw']:.1f} kW, charging {w['ev_charge_available_kw']:.1f} kW, "
             f"so export must be at least {w['export_needed_kw']:.1f} kW",
@@ -107,13 +112,13 @@ def site_conflicts(sc: Scenario, plan: FleetPlan) -> InfeasibleError | None:
                 for t, r in exp.iterrows()
             ],
         )
-    conf = power_conflicts(sc, plan) if not math.isinf(sc.import_limit_kw) else pd.DataFrame()
+    conf = power_conflicts(sc, plan)
     if len(conf):
         worst = conf["import_needed_kw"].idxmax()
         w = conf.loc[worst]
         steps = np.flatnonzero(sc.grid.index.isin(conf.index))
         msg = (
-            f"{sc.name}: infeasible site: the import limit of {sc.import_limit_kw:g} kW is below the base load minus "
+            f"{sc.name}: infeasible site: the import limit of {w['import_limit_kw']:g} kW is below the base load minus "
             f"PV{' minus all plugged-in V2G discharge' if w['v2g_available_kw'] > 0 else ''} in {len(conf)} "
             f"step(s): {_ranges(steps, sc.grid.index, sc.grid.step_minutes)}; worst at {worst.isoformat()}: "
             f"base load {w['base_load_kw']:.1f} kW, PV {w['pv_kw']:.1f} kW"
@@ -142,13 +147,17 @@ def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOption
     rep = solve(m, SolverOptions(time_limit_s=min(opts.time_limit_s, 60.0), mip_rel_gap=1e-6))
     if not rep.has_plan:
         return InfeasibleError(f"{sc.name}: infeasible site (no further explanation could be found)")
+    grid = grid_slack_error(sc, m)
+    if grid is not None:
+        return grid
     slack = np.array([m.import_slack_kw[t].value or 0.0 for t in range(sc.grid.n_steps)])
     export_slack = np.array([m.export_slack_kw[t].value or 0.0 for t in range(sc.grid.n_steps)])
     if export_slack.max(initial=0) > 1e-6 and slack.max(initial=0) <= 1e-6:
         steps = np.flatnonzero(export_slack > 1e-6)
         return InfeasibleError(
             f"{sc.name}: infeasible site: PV that cannot be curtailed exceeds what the site can use and export "
-            f"(limit {sc.export_limit_kw:g} kW) once the vehicles are full, in {len(steps)} step(s): "
+            f"(limit {step_inputs(sc).export_limit_kw[steps[0]]:g} kW) once the vehicles are full, in {len(steps)} "
+            f"step(s): "
             f"{_ranges(steps, sc.grid.index, sc.grid.step_minutes)}",
             [
                 {
@@ -166,7 +175,8 @@ def explain_infeasible_site(sc: Scenario, plan: FleetPlan, options: SolverOption
         )
     worst = int(steps[np.argmax(slack[steps])])
     msg = (
-        f"{sc.name}: infeasible site: the base load minus PV exceeds the import limit of {sc.import_limit_kw:g} kW "
+        f"{sc.name}: infeasible site: the base load minus PV exceeds the import limit of "
+        f"{step_inputs(sc).import_limit_kw[worst]:g} kW "
         f"for longer than the plugged-in V2G vehicles' stored energy can cover, in {len(steps)} step(s): "
         f"{_ranges(steps, sc.grid.index, sc.grid.step_minutes)}; worst at {sc.grid.index[worst].isoformat()}, "
         f"{slack[worst]:.1f} kW short (about {slack.sum() * sc.grid.dt_h:.1f} kWh in all)"

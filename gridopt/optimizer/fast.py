@@ -103,10 +103,29 @@ def _run(h: highspy.Highs, seconds: float) -> None:
     run_until(h, seconds)
 
 
+#: Column blocks of :class:`MatrixModel` without binaries, laid out alike with and without modes.
+CONTINUOUS_BLOCKS = (
+    "col_c",
+    "col_e",
+    "col_u",
+    "col_imp",
+    "col_exp",
+    "col_pv",
+    "col_peak",
+    "col_gpk",
+    "col_mean",
+    "col_dev",
+    "col_trk",
+    "col_ren",
+    "col_paid",
+    "col_short",
+)
+
+
 def transfer(src: MatrixModel, dst: MatrixModel, x: np.ndarray) -> np.ndarray:
     """Values of the continuous columns of ``src`` placed at ``dst``'s columns (binaries 0)."""
     out = np.zeros(dst.n_cols)
-    for name in ("col_c", "col_e", "col_u", "col_imp", "col_exp", "col_pv", "col_peak"):
+    for name in CONTINUOUS_BLOCKS:
         out[getattr(dst, name)] = x[getattr(src, name)]
     hd = dst.col_d >= 0
     out[dst.col_d[hd]] = x[src.col_d[hd]]

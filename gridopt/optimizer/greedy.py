@@ -20,7 +20,20 @@
    cannot be curtailed exceeds the export limit, vehicles with room absorb it.
 
 Either way the site imports or exports the net, never both (the one-meter
-rule); PV is curtailed only where nothing pays for it. What a requirement still
+rule); PV is curtailed only where nothing pays for it (an export price, an
+export request's payment or penalty) and no hard export request asks for it.
+
+Grid rules (issue 9): the import limit is the per-step one (timeseries column,
+``import_cap`` events), and a hard export request is an upper bound of minus
+the request on the step's net import, so the step-by-step rule discharges V2G
+vehicles to meet it as it does for an import limit below the base load. The
+soft grid terms are ignored (their columns are set from the plan). No rule here
+can guarantee an exact tracking profile (that is a disaggregation problem the
+LP solves), so with ``tracking: exact`` the greedy returns None: the fast path
+then has no fallback plan before its LP finishes, and a time limit reached
+before that ends in :class:`~gridopt.errors.SolverError` (exit 4). The caps
+(``emissions_cap_kg``, ``grid_peak_cap_kw``) are rows of the MILP like any
+other: a greedy plan that breaks them is not returned. What a requirement still
 lacks at its deadline is its shortfall (priced at ``unmet_energy_penalty_per_kwh``).
 
 The plan is written into the columns of the MILP (:class:`~gridopt.optimizer.matrix.MatrixModel`,
@@ -40,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fleet import FleetPlan
-from ..scenario import Scenario
+from ..scenario import Scenario, step_inputs
 from .matrix import MatrixModel
 
 #: Largest violation of a row or bound accepted in the greedy plan (absolute, plus relative to the bound).
@@ -90,8 +103,8 @@ class _Fleet:
     pv: np.ndarray
     ip: np.ndarray
     ep: np.ndarray
-    imp_lim: float
-    exp_lim: float
+    imp_lim: np.ndarray  # (T,) highest net import: the import limit, or minus a hard export request [kW]
+    exp_lim: np.ndarray  # (T,) export limit [kW]
     curtailable: bool
     s_v: np.ndarray
     s_start: np.ndarray
@@ -118,6 +131,10 @@ def _fleet(sc: Scenario, plan: FleetPlan) -> _Fleet:
     veh = sc.vehicles.loc[plan.vehicle_ids]
     B = veh["battery_kwh"].to_numpy(float)
     series = sc.series
+    st = step_inputs(sc)
+    net_cap = st.import_limit_kw.copy()
+    hard = st.hard_request_steps
+    net_cap[hard] = np.minimum(net_cap[hard], -st.export_request_kw[hard])
     segs, reqs = plan.segments, plan.requirements
     r_seg = reqs["segment"].to_numpy(np.int64)
     r_req = reqs["required_kwh"].to_numpy(float)
@@ -141,8 +158,8 @@ def _fleet(sc: Scenario, plan: FleetPlan) -> _Fleet:
         pv=series["pv_kw"].to_numpy(float),
         ip=series["import_price"].to_numpy(float),
         ep=series["export_price"].to_numpy(float),
-        imp_lim=float(sc.import_limit_kw),
-        exp_lim=float(sc.export_limit_kw),
+        imp_lim=net_cap,
+        exp_lim=st.export_limit_kw,
         curtailable=bool(sc.pv_curtailable),
         s_v=segs["vehicle"].to_numpy(np.int64),
         s_start=segs["start"].to_numpy(np.int64),
@@ -177,6 +194,8 @@ def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | 
     (e.g. V2G energy too short to keep the import within its limit), not that
     the site is infeasible.
     """
+    if sc.grid_terms.exact_tracking and len(step_inputs(sc).target_steps):
+        return None  # tracking a profile exactly needs the LP: no rule here guarantees it
     f = _fleet(sc, plan)
     for rule in (_cheapest_steps, _step_by_step):
         decisions = rule(f)
@@ -302,14 +321,14 @@ def _step_by_step(f: _Fleet) -> _Decisions | None:
             break
         vs = np.flatnonzero(active >= 0)
         if not len(vs):
-            if base[k] - pv[k] > imp_lim + 1e-9:
+            if base[k] - pv[k] > imp_lim[k] + 1e-9:
                 return None
             continue
         e = soc[vs]
         js = active[vs]
         c = np.zeros(len(vs))
         d = np.zeros(len(vs))
-        headroom = imp_lim - base[k] + pv[k]  # may be inf
+        headroom = imp_lim[k] - base[k] + pv[k]  # may be inf
         if headroom < 0:  # the site needs V2G: most energy above min_soc first
             avail = np.where(Pd[vs] > 0, np.minimum(Pd[vs], np.maximum(0.0, e - L[vs]) * eta_d[vs] / dt), 0.0)
             order = np.argsort(-avail, kind="stable")
@@ -338,7 +357,7 @@ def _step_by_step(f: _Fleet) -> _Decisions | None:
             w[i0 + 1 :] = 0.0
         c[order] = w
         if not f.curtailable:
-            must = pv[k] - base[k] - exp_lim - c.sum() + d.sum()
+            must = pv[k] - base[k] - exp_lim[k] - c.sum() + d.sum()
             if must > 1e-9:  # PV that must go somewhere: charge whoever has room
                 extra = np.where(d > 0, 0.0, cap - c)
                 extra[(c <= 0) & (extra < pmin[vs])] = 0.0
@@ -359,6 +378,21 @@ def _step_by_step(f: _Fleet) -> _Decisions | None:
     return _Decisions(charge, discharge, soc_after, e_start, u)
 
 
+def _grid_columns(mm: MatrixModel, x: np.ndarray, st, imp: np.ndarray, exp: np.ndarray, ev: np.ndarray) -> None:
+    """The grid terms' columns that a plan's import, export and charging imply (their tightest values)."""
+    load = st.net_load_kw + imp - exp
+    x[mm.col_gpk] = load.max(initial=-np.inf) if len(mm.col_gpk) else 0.0
+    if len(mm.col_mean):
+        x[mm.col_mean] = load.mean()
+        x[mm.col_dev] = np.abs(load - load.mean()).max(initial=0.0)
+    k = mm.trk_steps
+    x[mm.col_trk] = np.abs(imp[k] - exp[k] - st.target_kw[k]) if len(k) else 0.0
+    k = mm.ren_steps
+    x[mm.col_ren] = np.minimum(ev[k], st.renewable_surplus_kw[k]) if len(k) else 0.0
+    x[mm.col_paid] = np.minimum(exp[mm.paid_steps], st.export_request_kw[mm.paid_steps])
+    x[mm.col_short] = np.maximum(0.0, st.export_request_kw[mm.short_steps] - exp[mm.short_steps])
+
+
 def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) -> np.ndarray | None:
     """The greedy's decisions as column values of ``mm``; None if they break a row of the MILP."""
     charge, discharge, soc_after, e_start, u = dec.charge, dec.discharge, dec.soc_after, dec.e_start, dec.u
@@ -366,6 +400,8 @@ def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) ->
     base = sc.series["base_load_kw"].to_numpy(float)
     pv = sc.series["pv_kw"].to_numpy(float)
     ep = sc.series["export_price"].to_numpy(float)
+    st = step_inputs(sc)
+    req = st.export_request_kw
     x = np.zeros(mm.n_cols)
     pv_, pt = mm.pair_v, mm.pair_t
     c = charge[pv_, pt]
@@ -380,7 +416,11 @@ def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) ->
     x[mm.col_u] = u
     # site: PV used unless nothing pays for it, the net imported or exported
     if sc.pv_curtailable:
-        room_kw = base + charge_sum - discharge_sum + np.where(ep > 0, sc.export_limit_kw, 0.0)
+        # export PV where it earns something or a hard export request asks for it
+        pays = (ep + np.where(req > 0, st.export_payment_per_kwh + st.export_penalty_per_kwh, 0.0) > 0) | (
+            (req > 0) & st.export_request_hard
+        )
+        room_kw = base + charge_sum - discharge_sum + np.where(pays, st.export_limit_kw, 0.0)
         pv_used = np.clip(room_kw, 0.0, pv)
     else:
         pv_used = pv.copy()
@@ -390,6 +430,7 @@ def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) ->
     if len(mm.col_peak):
         x[mm.col_peak] = imp.max(initial=0.0)
     x[mm.col_z] = (exp[mm.meter_steps] > 0).astype(float)
+    _grid_columns(mm, x, st, imp, exp, charge_sum)
     # modes: charging mode where it charges, or where nothing forbids it (no minimum power,
     # not above max_soc); discharging mode only where it discharges
     hx, hy = mm.col_x >= 0, mm.col_y >= 0

@@ -9,18 +9,20 @@ reference definition; this is the fast path.
 
 Column blocks: ``c`` (charge, one per plugged-in pair), ``d`` (discharge, V2G
 pairs), ``e`` (SoC, one per segment boundary), ``u`` (shortfall), ``x``/``y``
-(mode binaries), ``imp``, ``exp``, ``pv`` (per step), ``peak``, ``z`` (meter binaries).
+(mode binaries), ``imp``, ``exp``, ``pv`` (per step), ``peak``, ``z`` (meter binaries), then the
+grid terms' columns where they exist: ``gpk`` (grid peak), ``mean``, ``dev`` (valley fill),
+``trk`` (soft tracking, per step with a target), ``ren`` (renewable use), ``paid``, ``short``
+(export requests).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..fleet import FleetPlan
-from ..scenario import Scenario
+from ..scenario import Scenario, step_inputs
 
 
 def _excl_cumsum(a: np.ndarray) -> np.ndarray:
@@ -28,6 +30,31 @@ def _excl_cumsum(a: np.ndarray) -> np.ndarray:
     if len(a) > 1:
         np.cumsum(a[:-1], out=out[1:])
     return out
+
+
+def _empty() -> np.ndarray:
+    return np.zeros(0, np.int64)
+
+
+def one_meter_steps(sc: Scenario, steps) -> np.ndarray:
+    """Steps with a one-meter binary (as :func:`gridopt.optimizer.model.one_meter_steps`).
+
+    Where ``export_price + [cred] carbon_price c + request payment + penalty``
+    (soft requests) exceeds ``import_price + carbon_price c`` and the site may
+    export; never in a hard request's steps (import 0 there).
+    """
+    ip = sc.series["import_price"].to_numpy(float)
+    ep = sc.series["export_price"].to_numpy(float)
+    g = sc.grid_terms
+    value, cost = ep.copy(), ip.copy()
+    if steps.carbon_kg_per_kwh is not None and g.carbon_price_per_kg > 0:
+        cost = cost + g.carbon_price_per_kg * steps.carbon_kg_per_kwh
+        if g.carbon_credit_export:
+            value = value + g.carbon_price_per_kg * steps.carbon_kg_per_kwh
+    req = steps.export_request_kw > 0
+    hard = req & steps.export_request_hard
+    value = value + np.where(req, steps.export_payment_per_kwh + np.where(hard, 0.0, steps.export_penalty_per_kwh), 0.0)
+    return np.flatnonzero((value > cost) & (steps.export_limit_kw > 0) & ~hard)
 
 
 @dataclass
@@ -70,6 +97,18 @@ class MatrixModel:
     low_pair: np.ndarray  # pairs under the below-min_soc guard
     L_pair: np.ndarray  # min_soc * battery_kwh per pair [kWh]
     U_pair: np.ndarray  # max_soc * battery_kwh per pair [kWh]
+    # grid terms (empty arrays where unused)
+    col_gpk: np.ndarray = field(default_factory=_empty)  # grid peak [kW], 0 or 1 column
+    col_mean: np.ndarray = field(default_factory=_empty)  # mean grid load [kW], 0 or 1 column
+    col_dev: np.ndarray = field(default_factory=_empty)  # largest deviation from the mean [kW], 0 or 1 column
+    col_trk: np.ndarray = field(default_factory=_empty)  # tracking deviation, per step of trk_steps [kW]
+    trk_steps: np.ndarray = field(default_factory=_empty)
+    col_ren: np.ndarray = field(default_factory=_empty)  # charging within the surplus, per ren_steps [kW]
+    ren_steps: np.ndarray = field(default_factory=_empty)
+    col_paid: np.ndarray = field(default_factory=_empty)  # paid export, per step of paid_steps [kW]
+    paid_steps: np.ndarray = field(default_factory=_empty)
+    col_short: np.ndarray = field(default_factory=_empty)  # short of a soft request, per short_steps [kW]
+    short_steps: np.ndarray = field(default_factory=_empty)
 
     @property
     def n_cols(self) -> int:
@@ -176,8 +215,29 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> Matrix
     ep = series["export_price"].to_numpy(float)
     base = series["base_load_kw"].to_numpy(float)
     pv = series["pv_kw"].to_numpy(float)
-    meter = np.flatnonzero((ep > ip) & (sc.export_limit_kw > 0)) if modes else np.zeros(0, np.int64)
+    st = step_inputs(sc)
+    imp_lim, exp_lim = st.import_limit_kw, st.export_limit_kw
+    meter = one_meter_steps(sc, st) if modes else np.zeros(0, np.int64)
     demand = sc.demand_charge_per_kw > 0
+    g = sc.grid_terms
+    carbon = st.carbon_kg_per_kwh if g.carbon_price_per_kg > 0 else None
+    nl = st.net_load_kw
+    has_gpk = g.peak_weight_per_kw > 0 or g.grid_peak_cap_kw is not None
+    has_valley = g.valley_fill_weight_per_kw > 0
+    tgt = st.target_steps
+    exact = g.exact_tracking and len(tgt) > 0
+    trk_steps = tgt if (not g.exact_tracking and g.tracking_penalty_per_kwh > 0) else np.zeros(0, np.int64)
+    sur = st.renewable_surplus_kw
+    if sur is not None and g.renewable_use_bonus_per_kwh > 0:
+        plugged_t = np.zeros(T, bool)
+        plugged_t[pair_t] = True
+        ren_steps = np.flatnonzero((sur > 0) & plugged_t)
+    else:
+        ren_steps = np.zeros(0, np.int64)
+    req = st.export_request_kw
+    hard = st.hard_request_steps
+    paid_steps = np.flatnonzero((req > 0) & (st.export_payment_per_kwh > 0))
+    short_steps = np.flatnonzero((req > 0) & (st.export_penalty_per_kwh > 0) & ~st.export_request_hard)
 
     # --- columns ---------------------------------------------------------
     off = 0
@@ -205,6 +265,13 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> Matrix
     col_pv = block(T)
     col_peak = block(1 if demand else 0)
     col_z = block(len(meter))
+    col_gpk = block(1 if has_gpk else 0)
+    col_mean = block(1 if has_valley else 0)
+    col_dev = block(1 if has_valley else 0)
+    col_trk = block(len(trk_steps))
+    col_ren = block(len(ren_steps))
+    col_paid = block(len(paid_steps))
+    col_short = block(len(short_steps))
     n = off
 
     lb = np.zeros(n)
@@ -222,17 +289,37 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> Matrix
     ub[x_cols] = 1.0
     ub[y_cols] = 1.0
     ub[col_z] = 1.0
-    ub[col_imp] = sc.import_limit_kw  # inf allowed
-    ub[col_exp] = sc.export_limit_kw
+    ub[col_imp] = imp_lim  # inf allowed
+    ub[col_exp] = exp_lim
+    ub[col_imp[hard]] = 0.0  # a hard export request: export at least the request, import nothing
+    lb[col_exp[hard]] = req[hard]
     ub[col_pv] = pv
     lb[col_pv] = 0.0 if sc.pv_curtailable else pv
+    lb[col_gpk] = -np.inf
+    if g.grid_peak_cap_kw is not None:
+        ub[col_gpk] = g.grid_peak_cap_kw
+    lb[col_mean] = -np.inf
+    ub[col_ren] = sur[ren_steps] if len(ren_steps) else 0.0
+    ub[col_paid] = req[paid_steps]
     # cost_expression
-    cost[col_imp] = ip * dt
-    cost[col_exp] = -ep * dt
+    ip_c, ep_c = ip, ep
+    if carbon is not None:
+        ip_c = ip + g.carbon_price_per_kg * carbon
+        if g.carbon_credit_export:
+            ep_c = ep + g.carbon_price_per_kg * carbon
+    cost[col_imp] = ip_c * dt
+    cost[col_exp] = -ep_c * dt
     if demand:
         cost[col_peak] = sc.demand_charge_per_kw
     cost[d_cols] = sc.battery_degradation_cost_per_kwh * dt
     cost[col_u] = sc.unmet_energy_penalty_per_kwh
+    if g.peak_weight_per_kw > 0:
+        cost[col_gpk] = g.peak_weight_per_kw
+    cost[col_dev] = g.valley_fill_weight_per_kw
+    cost[col_trk] = g.tracking_penalty_per_kwh * dt
+    cost[col_ren] = -g.renewable_use_bonus_per_kwh * dt
+    cost[col_paid] = -st.export_payment_per_kwh[paid_steps] * dt
+    cost[col_short] = st.export_penalty_per_kwh[short_steps] * dt
 
     e_before = col_e[boff[pair_seg] + (pair_t - s_start[pair_seg])]
     e_after = e_before + 1
@@ -283,16 +370,56 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> Matrix
     rows.cols.append(col_d[dp])
     rows.vals.append(np.ones(len(dp)))
     if len(meter):
-        big = (
-            sc.import_limit_kw
-            if not math.isinf(sc.import_limit_kw)
-            else float(base.max() + sc.vehicles["max_charge_kw"].sum())
-        )
+        fallback = float(base.max() + sc.vehicles["max_charge_kw"].sum())
+        big = np.where(np.isinf(imp_lim[meter]), fallback, imp_lim[meter])
         rows.add([(col_imp[meter], 1.0), (col_z, big)], -np.inf, big, len(meter))
-        rows.add([(col_exp[meter], 1.0), (col_z, -sc.export_limit_kw)], -np.inf, 0.0, len(meter))
+        rows.add([(col_exp[meter], 1.0), (col_z, -exp_lim[meter])], -np.inf, 0.0, len(meter))
     # add_demand_charge: peak - imp >= 0
     if demand:
         rows.add([(np.full(T, col_peak[0]), 1.0), (col_imp, -1.0)], 0.0, np.inf, T)
+    # add_grid_peak: gpk - imp + exp >= net_load
+    if has_gpk:
+        rows.add([(np.full(T, col_gpk[0]), 1.0), (col_imp, -1.0), (col_exp, 1.0)], nl, np.inf, T)
+    # add_valley_fill: mean - (1/T) sum (imp - exp) = mean(net_load); dev - L + mean >= 0 <= dev + L - mean
+    if has_valley:
+        first_mean = rows.n
+        rows.add([(col_mean, 1.0)], float(nl.mean()), float(nl.mean()), 1)
+        rows.rows += [np.full(T, first_mean), np.full(T, first_mean)]
+        rows.cols += [col_imp, col_exp]
+        rows.vals += [np.full(T, -1.0 / T), np.full(T, 1.0 / T)]
+        dev, mean = np.full(T, col_dev[0]), np.full(T, col_mean[0])
+        rows.add([(dev, 1.0), (col_imp, -1.0), (col_exp, 1.0), (mean, 1.0)], nl, np.inf, T)
+        rows.add([(dev, 1.0), (col_imp, 1.0), (col_exp, -1.0), (mean, -1.0)], -nl, np.inf, T)
+    # add_tracking: exact imp - exp = target; soft trk - imp + exp >= -target, trk + imp - exp >= target
+    if exact:
+        rows.add([(col_imp[tgt], 1.0), (col_exp[tgt], -1.0)], st.target_kw[tgt], st.target_kw[tgt], len(tgt))
+    if len(trk_steps):
+        target = st.target_kw[trk_steps]
+        ci, ce = col_imp[trk_steps], col_exp[trk_steps]
+        rows.add([(col_trk, 1.0), (ci, -1.0), (ce, 1.0)], -target, np.inf, len(trk_steps))
+        rows.add([(col_trk, 1.0), (ci, 1.0), (ce, -1.0)], target, np.inf, len(trk_steps))
+    # add_renewable_bonus: ren - sum_v c[v,t] <= 0
+    if len(ren_steps):
+        first_ren = rows.n
+        rows.add([(col_ren, 1.0)], -np.inf, 0.0, len(ren_steps))
+        row_of = np.full(T, -1, np.int64)
+        row_of[ren_steps] = first_ren + np.arange(len(ren_steps))
+        on = row_of[pair_t] >= 0
+        rows.rows.append(row_of[pair_t[on]])
+        rows.cols.append(col_c[on])
+        rows.vals.append(-np.ones(int(on.sum())))
+    # add_export_requests: paid - exp <= 0; short + exp >= request
+    rows.add([(col_paid, 1.0), (col_exp[paid_steps], -1.0)], -np.inf, 0.0, len(paid_steps))
+    rows.add([(col_short, 1.0), (col_exp[short_steps], 1.0)], req[short_steps], np.inf, len(short_steps))
+    # add_emissions_cap: sum c(t) dt (imp - cred exp) <= cap
+    if g.emissions_cap_kg is not None and st.carbon_kg_per_kwh is not None:
+        c_dt = st.carbon_kg_per_kwh * dt
+        cred = 1.0 if g.carbon_credit_export else 0.0
+        first_cap = rows.n
+        rows.add([], -np.inf, g.emissions_cap_kg, 1)
+        rows.rows += [np.full(T, first_cap), np.full(T, first_cap)]
+        rows.cols += [col_imp, col_exp]
+        rows.vals += [c_dt, -cred * c_dt]
     start, index, value, rlb, rub = rows.csr()
     binary = np.concatenate([x_cols, y_cols, col_z]).astype(np.int64)
     return MatrixModel(
@@ -326,4 +453,15 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> Matrix
         low_pair=low,
         L_pair=L,
         U_pair=U,
+        col_gpk=col_gpk,
+        col_mean=col_mean,
+        col_dev=col_dev,
+        col_trk=col_trk,
+        trk_steps=trk_steps,
+        col_ren=col_ren,
+        ren_steps=ren_steps,
+        col_paid=col_paid,
+        paid_steps=paid_steps,
+        col_short=col_short,
+        short_steps=short_steps,
     )

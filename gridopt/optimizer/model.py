@@ -13,6 +13,12 @@ Symbols (units in brackets)
 ``x[v,t], y[v,t]``     charging / discharging mode (binary, only where needed)
 ``imp[t], exp[t]``     grid import / export [kW]; ``pv[t]`` PV used [kW]
 ``peak``               largest import over the horizon [kW]
+``L[t]``               grid load with the site, ``net_load_kw[t] + imp[t] - exp[t]`` [kW]
+``gpk``                grid peak, ``max_t L[t]`` [kW]; ``mean, dev``: mean of ``L`` and its largest deviation [kW]
+``trk[t]``             deviation of ``imp[t] - exp[t]`` from ``target_kw[t]`` [kW]
+``ren[t]``             EV charging within ``renewable_surplus_kw[t]`` [kW]
+``paid[t], short[t]``  export paid for by / short of an ``export_request`` [kW]
+``c(t)``               ``carbon_kg_per_kwh[t]`` [kg/kWh]; ``cred`` 1 if export is credited, else 0
 ``eta_c, eta_d``       charge / discharge efficiency [-]
 ``L, U``               ``min_soc * battery_kwh``, ``max_soc * battery_kwh`` [kWh]
 =====================  ===========================================================
@@ -25,10 +31,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ..fleet import FleetPlan, build_fleet_plan
-from ..scenario import Scenario
+from ..scenario import Scenario, StepInputs, step_inputs
 
 
 @dataclass
@@ -46,6 +53,7 @@ class ModelData:
     meter_steps: list  # steps with a one-meter binary
     seg_of: dict = field(default_factory=dict)  # (v, t) -> segment j
     vehicle_arrays: dict = field(default_factory=dict)  # column -> ndarray over v
+    steps: StepInputs | None = None  # effective per-step grid inputs
 
     @property
     def n_binaries(self) -> int:
@@ -70,12 +78,8 @@ def model_data(sc: Scenario, plan: FleetPlan | None = None) -> ModelData:
     xpairs = [p for p in pairs if pmax_c[p[0]] > 0 and (pmin_c[p[0]] > 0 or pmax_d[p[0]] > 0 or high_guard[p])]
     ypairs = [p for p in dpairs if pmin_c[p[0]] > 0 and pmax_c[p[0]] > 0]
     bounds = [(j, k) for j, s in enumerate(plan.segments.itertuples()) for k in range(s.start, s.end + 1)]
-    series = sc.series
-    meter = [
-        t
-        for t in range(sc.grid.n_steps)
-        if series["export_price"].iat[t] > series["import_price"].iat[t] and sc.export_limit_kw > 0
-    ]
+    steps = step_inputs(sc)
+    meter = [int(t) for t in one_meter_steps(sc, steps)]
     return ModelData(
         sc=sc,
         plan=plan,
@@ -88,7 +92,33 @@ def model_data(sc: Scenario, plan: FleetPlan | None = None) -> ModelData:
         meter_steps=meter,
         seg_of=seg_of,
         vehicle_arrays={c: veh[c].to_numpy(dtype=float) for c in _VEHICLE_NUMERIC},
+        steps=steps,
     )
+
+
+def one_meter_steps(sc: Scenario, steps: StepInputs) -> np.ndarray:
+    """Steps that need the one-meter binary: where importing and exporting at once would pay.
+
+    That is where a kW exported earns more than a kW imported costs:
+    ``export_price + [cred] carbon_price c(t) + export request payment and
+    penalty`` (soft requests) above ``import_price + carbon_price c(t)``, and
+    the site may export. Steps of a hard export request need none: their import
+    is 0 (a bound).
+    """
+    ip = sc.series["import_price"].to_numpy(float)
+    ep = sc.series["export_price"].to_numpy(float)
+    g = sc.grid_terms
+    carbon = steps.carbon_kg_per_kwh if steps.carbon_kg_per_kwh is not None and g.carbon_price_per_kg > 0 else None
+    value = ep.copy()
+    cost = ip.copy()
+    if carbon is not None:
+        cost = cost + g.carbon_price_per_kg * carbon
+        if g.carbon_credit_export:
+            value = value + g.carbon_price_per_kg * carbon
+    req = steps.export_request_kw > 0
+    hard = req & steps.export_request_hard
+    value = value + np.where(req, steps.export_payment_per_kwh + np.where(hard, 0.0, steps.export_penalty_per_kwh), 0.0)
+    return np.flatnonzero((value > cost) & (steps.export_limit_kw > 0) & ~hard)
 
 
 _VEHICLE_NUMERIC = (
@@ -256,22 +286,40 @@ def add_site_balance(m: pyo.ConcreteModel, data: ModelData, elastic: bool = Fals
 
     ``imp[t] - exp[t] = base_load_kw[t] + sum_v c[v,t] - sum_v d[v,t] - pv[t]``,
     ``0 <= pv[t] <= pv_kw[t]`` (``pv[t] = pv_kw[t]`` if PV cannot be curtailed),
-    ``imp[t] <= import_limit_kw``,
-    ``exp[t] <= export_limit_kw``. Where the export price exceeds the import
-    price a binary ``z[t]`` keeps the meter one-way:
-    ``imp[t] <= M z[t]``, ``exp[t] <= export_limit_kw (1 - z[t])``.
+    ``imp[t] <= import_limit_kw[t]``,
+    ``exp[t] <= export_limit_kw[t]`` (time-varying: timeseries columns and
+    ``import_cap`` events). A hard export request makes ``exp[t] >=
+    export_request_kw[t]`` and ``imp[t] = 0`` (one meter). Where exporting pays
+    more than importing costs (:func:`one_meter_steps`) a binary ``z[t]`` keeps
+    the meter one-way:
+    ``imp[t] <= M[t] (1 - z[t])``, ``exp[t] <= export_limit_kw[t] z[t]``
+    (``M[t]`` the import limit, or base load plus every charger without one).
     With ``elastic=True`` the grid limits get non-negative slacks
-    (``imp[t] <= import_limit_kw + s[t]``, likewise for export), used to explain
-    infeasible sites.
+    (``imp[t] <= import_limit_kw[t] + s[t]``, likewise for export, and
+    ``exp[t] - imp[t] + s[t] >= export_request_kw[t]`` for hard requests), used
+    to explain infeasible sites.
     """
     sc = data.sc
     T = sc.grid.n_steps
     series = sc.series
+    st = data.steps
+    imp_lim, exp_lim = st.import_limit_kw, st.export_limit_kw
+    hard = set(int(t) for t in st.hard_request_steps)
+    req = st.export_request_kw
     m.T = pyo.RangeSet(0, T - 1)
-    imp_ub = None if (elastic or math.isinf(sc.import_limit_kw)) else sc.import_limit_kw
-    exp_ub = None if elastic else sc.export_limit_kw
-    m.grid_import_kw = pyo.Var(m.T, bounds=(0.0, imp_ub))
-    m.grid_export_kw = pyo.Var(m.T, bounds=(0.0, exp_ub))
+
+    def imp_bounds(m, t):
+        if t in hard and not elastic:
+            return (0.0, 0.0)  # one meter: a step that must export imports nothing
+        return (0.0, None if (elastic or math.isinf(imp_lim[t])) else float(imp_lim[t]))
+
+    def exp_bounds(m, t):
+        if elastic:
+            return (0.0, None)
+        return (float(req[t]) if t in hard else 0.0, float(exp_lim[t]))
+
+    m.grid_import_kw = pyo.Var(m.T, bounds=imp_bounds)
+    m.grid_export_kw = pyo.Var(m.T, bounds=exp_bounds)
     pv = series["pv_kw"].to_numpy()
     base = series["base_load_kw"].to_numpy()
     if sc.pv_curtailable:
@@ -297,21 +345,33 @@ def add_site_balance(m: pyo.ConcreteModel, data: ModelData, elastic: bool = Fals
     if elastic:
         m.import_slack_kw = pyo.Var(m.T, bounds=(0.0, None))
         m.export_slack_kw = pyo.Var(m.T, bounds=(0.0, None))
-        if not math.isinf(sc.import_limit_kw):
-            m.import_limit = pyo.Constraint(
-                m.T, rule=lambda m, t: m.grid_import_kw[t] <= sc.import_limit_kw + m.import_slack_kw[t]
-            )
+        finite = [t for t in range(T) if not math.isinf(imp_lim[t])]
+        m.import_limit = pyo.Constraint(
+            finite, rule=lambda m, t: m.grid_import_kw[t] <= float(imp_lim[t]) + m.import_slack_kw[t]
+        )
         m.export_limit = pyo.Constraint(
-            m.T, rule=lambda m, t: m.grid_export_kw[t] <= sc.export_limit_kw + m.export_slack_kw[t]
+            m.T, rule=lambda m, t: m.grid_export_kw[t] <= float(exp_lim[t]) + m.export_slack_kw[t]
+        )
+        # a hard export request: net export of at least the request, short by the slack
+        m.request_slack_kw = pyo.Var(sorted(hard), bounds=(0.0, None))
+        m.hard_request = pyo.Constraint(
+            sorted(hard),
+            rule=lambda m, t: m.grid_export_kw[t] - m.grid_import_kw[t] + m.request_slack_kw[t] >= float(req[t]),
         )
     m.M = pyo.Set(initialize=data.meter_steps, ordered=True)
     m.exporting = pyo.Var(m.M, domain=pyo.Binary)
     if data.meter_steps:
         pmax_c = sc.vehicles["max_charge_kw"].sum()
-        big_import = sc.import_limit_kw if not math.isinf(sc.import_limit_kw) else float(base.max() + pmax_c)
-        m.meter_import = pyo.Constraint(m.M, rule=lambda m, t: m.grid_import_kw[t] <= big_import * (1 - m.exporting[t]))
+        fallback = float(base.max() + pmax_c)
+
+        def big_import(t):
+            return float(imp_lim[t]) if not math.isinf(imp_lim[t]) else fallback
+
+        m.meter_import = pyo.Constraint(
+            m.M, rule=lambda m, t: m.grid_import_kw[t] <= big_import(t) * (1 - m.exporting[t])
+        )
         m.meter_export = pyo.Constraint(
-            m.M, rule=lambda m, t: m.grid_export_kw[t] <= sc.export_limit_kw * m.exporting[t]
+            m.M, rule=lambda m, t: m.grid_export_kw[t] <= float(exp_lim[t]) * m.exporting[t]
         )
 
 
@@ -322,20 +382,196 @@ def add_demand_charge(m: pyo.ConcreteModel, data: ModelData) -> None:
         m.peak_def = pyo.Constraint(m.T, rule=lambda m, t: m.peak_import_kw >= m.grid_import_kw[t])
 
 
+def _net_import(m, t):
+    return m.grid_import_kw[t] - m.grid_export_kw[t]
+
+
+def _carbon(data: ModelData) -> np.ndarray | None:
+    c = data.steps.carbon_kg_per_kwh
+    return None if c is None else c
+
+
+def add_grid_peak(m: pyo.ConcreteModel, data: ModelData, elastic: bool = False) -> None:
+    """Grid peak (only with ``peak_weight_per_kw`` or ``grid_peak_cap_kw``).
+
+    ``gpk >= net_load_kw[t] + imp[t] - exp[t]`` for all ``t``; with a cap,
+    ``gpk <= grid_peak_cap_kw`` (elastic: ``<= cap + s``).
+    """
+    g = data.sc.grid_terms
+    if not (g.peak_weight_per_kw > 0 or g.grid_peak_cap_kw is not None):
+        return
+    nl = data.steps.net_load_kw
+    cap = g.grid_peak_cap_kw
+    m.grid_peak_kw = pyo.Var(bounds=(None, None if (cap is None or elastic) else float(cap)))
+    m.grid_peak_def = pyo.Constraint(m.T, rule=lambda m, t: m.grid_peak_kw >= float(nl[t]) + _net_import(m, t))
+    if elastic and cap is not None:
+        m.grid_peak_slack_kw = pyo.Var(bounds=(0.0, None))
+        m.grid_peak_cap = pyo.Constraint(expr=m.grid_peak_kw <= float(cap) + m.grid_peak_slack_kw)
+
+
+def add_valley_fill(m: pyo.ConcreteModel, data: ModelData) -> None:
+    """Largest deviation of the grid load from its mean (only with ``valley_fill_weight_per_kw``).
+
+    ``mean = mean_t net_load_kw[t] + (1/T) sum_t (imp[t] - exp[t])``;
+    ``dev >= L[t] - mean``, ``dev >= mean - L[t]`` for all ``t``, ``dev >= 0``.
+    """
+    if not data.sc.grid_terms.valley_fill_weight_per_kw > 0:
+        return
+    nl = data.steps.net_load_kw
+    T = len(nl)
+    m.grid_mean_kw = pyo.Var(bounds=(None, None))
+    m.grid_dev_kw = pyo.Var(bounds=(0.0, None))
+    m.grid_mean_def = pyo.Constraint(expr=m.grid_mean_kw - sum(_net_import(m, t) for t in m.T) / T == float(nl.mean()))
+    m.grid_dev_up = pyo.Constraint(
+        m.T, rule=lambda m, t: m.grid_dev_kw >= float(nl[t]) + _net_import(m, t) - m.grid_mean_kw
+    )
+    m.grid_dev_down = pyo.Constraint(
+        m.T, rule=lambda m, t: m.grid_dev_kw >= m.grid_mean_kw - float(nl[t]) - _net_import(m, t)
+    )
+
+
+def add_tracking(m: pyo.ConcreteModel, data: ModelData, elastic: bool = False) -> None:
+    """Tracking of ``target_kw`` in the steps that have one.
+
+    exact: ``imp[t] - exp[t] = target_kw[t]`` (elastic: ``= target + s_up - s_down``);
+    soft (only with ``tracking_penalty_per_kwh``): ``trk[t] >= imp - exp - target``,
+    ``trk[t] >= target - imp + exp``, ``trk[t] >= 0``.
+    """
+    g = data.sc.grid_terms
+    steps = [int(t) for t in data.steps.target_steps]
+    target = data.steps.target_kw
+    if not steps:
+        return
+    if g.exact_tracking:
+        if elastic:
+            m.track_up_kw = pyo.Var(steps, bounds=(0.0, None))
+            m.track_down_kw = pyo.Var(steps, bounds=(0.0, None))
+            m.track_exact = pyo.Constraint(
+                steps,
+                rule=lambda m, t: _net_import(m, t) == float(target[t]) + m.track_up_kw[t] - m.track_down_kw[t],
+            )
+        else:
+            m.track_exact = pyo.Constraint(steps, rule=lambda m, t: _net_import(m, t) == float(target[t]))
+    elif g.tracking_penalty_per_kwh > 0:
+        m.TRK = pyo.Set(initialize=steps, ordered=True)
+        m.track_kw = pyo.Var(m.TRK, bounds=(0.0, None))
+        m.track_above = pyo.Constraint(m.TRK, rule=lambda m, t: m.track_kw[t] >= _net_import(m, t) - float(target[t]))
+        m.track_below = pyo.Constraint(m.TRK, rule=lambda m, t: m.track_kw[t] >= float(target[t]) - _net_import(m, t))
+
+
+def renewable_steps(data: ModelData) -> list[int]:
+    """Steps with a renewable surplus and a plugged-in vehicle (where ``ren[t]`` exists)."""
+    sur = data.steps.renewable_surplus_kw
+    if sur is None or not data.sc.grid_terms.renewable_use_bonus_per_kwh > 0:
+        return []
+    plugged = {t for _, t in data.plugged_pairs}
+    return [t for t in range(len(sur)) if sur[t] > 0 and t in plugged]
+
+
+def add_renewable_bonus(m: pyo.ConcreteModel, data: ModelData) -> None:
+    """EV charging within the renewable surplus (only with ``renewable_use_bonus_per_kwh``).
+
+    ``0 <= ren[t] <= renewable_surplus_kw[t]``, ``ren[t] <= sum_v c[v,t]``.
+    """
+    steps = renewable_steps(data)
+    if not steps:
+        return
+    sur = data.steps.renewable_surplus_kw
+    by_step: dict[int, list] = {}
+    for v, t in data.plugged_pairs:
+        by_step.setdefault(t, []).append(v)
+    m.REN = pyo.Set(initialize=steps, ordered=True)
+    m.renewable_kw = pyo.Var(m.REN, bounds=lambda m, t: (0.0, float(sur[t])))
+    m.renewable_use = pyo.Constraint(
+        m.REN, rule=lambda m, t: m.renewable_kw[t] <= sum(m.charge_kw[v, t] for v in by_step[t])
+    )
+
+
+def request_steps(data: ModelData) -> tuple[list[int], list[int]]:
+    """Steps with ``paid[t]`` (a payment) and with ``short[t]`` (a soft request's penalty)."""
+    st = data.steps
+    req = st.export_request_kw > 0
+    paid = np.flatnonzero(req & (st.export_payment_per_kwh > 0))
+    short = np.flatnonzero(req & (st.export_penalty_per_kwh > 0) & ~st.export_request_hard)
+    return [int(t) for t in paid], [int(t) for t in short]
+
+
+def add_export_requests(m: pyo.ConcreteModel, data: ModelData) -> None:
+    """Export requests: what is paid and what falls short (hard requests are bounds, see :func:`add_site_balance`).
+
+    ``0 <= paid[t] <= export_request_kw[t]``, ``paid[t] <= exp[t]``;
+    ``short[t] >= export_request_kw[t] - exp[t]``, ``short[t] >= 0``.
+    """
+    paid, short = request_steps(data)
+    req = data.steps.export_request_kw
+    if paid:
+        m.PAID = pyo.Set(initialize=paid, ordered=True)
+        m.request_paid_kw = pyo.Var(m.PAID, bounds=lambda m, t: (0.0, float(req[t])))
+        m.request_paid = pyo.Constraint(m.PAID, rule=lambda m, t: m.request_paid_kw[t] <= m.grid_export_kw[t])
+    if short:
+        m.SHORT = pyo.Set(initialize=short, ordered=True)
+        m.request_short_kw = pyo.Var(m.SHORT, bounds=(0.0, None))
+        m.request_short = pyo.Constraint(
+            m.SHORT, rule=lambda m, t: m.request_short_kw[t] >= float(req[t]) - m.grid_export_kw[t]
+        )
+
+
+def add_emissions_cap(m: pyo.ConcreteModel, data: ModelData, elastic: bool = False) -> None:
+    """``sum_t c(t) (imp[t] - cred exp[t]) dt <= emissions_cap_kg`` (elastic: ``<= cap + s``)."""
+    cap = data.sc.grid_terms.emissions_cap_kg
+    c = _carbon(data)
+    if cap is None or c is None:
+        return
+    cred = 1.0 if data.sc.grid_terms.carbon_credit_export else 0.0
+    dt = data.dt_h
+    expr = sum(float(c[t]) * dt * (m.grid_import_kw[t] - cred * m.grid_export_kw[t]) for t in m.T)
+    if elastic:
+        m.emissions_slack_kg = pyo.Var(bounds=(0.0, None))
+        m.emissions_cap = pyo.Constraint(expr=expr <= float(cap) + m.emissions_slack_kg)
+    else:
+        m.emissions_cap = pyo.Constraint(expr=expr <= float(cap))
+
+
 def cost_expression(m: pyo.ConcreteModel, data: ModelData):
-    """Total cost [currency].
+    """The objective: total cost [currency] plus the weighted grid terms.
 
     ``sum_t (import_price[t] imp[t] - export_price[t] exp[t]) dt
     + demand_charge_per_kw * peak
     + battery_degradation_cost_per_kwh * sum d[v,t] dt
     + unmet_energy_penalty_per_kwh * sum_r u[r]``
+    ``+ carbon_price_per_kg * sum_t c(t) (imp[t] - cred exp[t]) dt
+    + peak_weight_per_kw * gpk + valley_fill_weight_per_kw * dev
+    + tracking_penalty_per_kwh * sum_t trk[t] dt
+    - renewable_use_bonus_per_kwh * sum_t ren[t] dt
+    - sum_t export_payment_per_kwh[t] paid[t] dt + sum_t export_penalty_per_kwh[t] short[t] dt``
+    (``import_price`` includes the ``shift_away`` extra).
     """
     sc = data.sc
     dt = data.dt_h
     ip = sc.series["import_price"].to_numpy()
     ep = sc.series["export_price"].to_numpy()
+    g = sc.grid_terms
+    c = _carbon(data)
+    if c is not None and g.carbon_price_per_kg > 0:
+        cp = g.carbon_price_per_kg
+        ip = ip + cp * c
+        if g.carbon_credit_export:
+            ep = ep + cp * c
     energy = sum(float(ip[t]) * dt * m.grid_import_kw[t] - float(ep[t]) * dt * m.grid_export_kw[t] for t in m.T)
     expr = energy
+    if g.peak_weight_per_kw > 0:
+        expr = expr + g.peak_weight_per_kw * m.grid_peak_kw
+    if hasattr(m, "grid_dev_kw"):
+        expr = expr + g.valley_fill_weight_per_kw * m.grid_dev_kw
+    if hasattr(m, "track_kw"):
+        expr = expr + g.tracking_penalty_per_kwh * dt * sum(m.track_kw[t] for t in m.TRK)
+    if hasattr(m, "renewable_kw"):
+        expr = expr - g.renewable_use_bonus_per_kwh * dt * sum(m.renewable_kw[t] for t in m.REN)
+    st = data.steps
+    if hasattr(m, "request_paid_kw"):
+        expr = expr - dt * sum(float(st.export_payment_per_kwh[t]) * m.request_paid_kw[t] for t in m.PAID)
+    if hasattr(m, "request_short_kw"):
+        expr = expr + dt * sum(float(st.export_penalty_per_kwh[t]) * m.request_short_kw[t] for t in m.SHORT)
     if hasattr(m, "peak_import_kw"):
         expr = expr + sc.demand_charge_per_kw * m.peak_import_kw
     if sc.battery_degradation_cost_per_kwh > 0 and len(data.discharge_pairs):
@@ -345,13 +581,18 @@ def cost_expression(m: pyo.ConcreteModel, data: ModelData):
     return expr
 
 
+#: Extra weight of an elastic slack in the horizon's first step over its last [-] (see :func:`build_model`).
+ELASTIC_EARLY_WEIGHT = 1e-3
+
+
 def build_model(
     sc: Scenario, plan: FleetPlan | None = None, *, elastic: bool = False
 ) -> tuple[pyo.ConcreteModel, ModelData]:
     """The Pyomo model of ``sc`` and the index data to read it back.
 
-    With ``elastic=True`` the objective is the total grid-limit slack
-    (used by :func:`gridopt.optimizer.diagnose.explain_infeasible_site`).
+    With ``elastic=True`` the objective is the total slack of the grid limits,
+    hard export requests, exact tracking and the caps (used by
+    :func:`gridopt.optimizer.diagnose.explain_infeasible_site`).
     """
     data = model_data(sc, plan)
     m = pyo.ConcreteModel(name=sc.name)
@@ -361,10 +602,24 @@ def build_model(
     add_charger_constraints(m, data)
     add_site_balance(m, data, elastic=elastic)
     add_demand_charge(m, data)
+    add_grid_peak(m, data, elastic=elastic)
+    add_valley_fill(m, data)
+    add_tracking(m, data, elastic=elastic)
+    add_renewable_bonus(m, data)
+    add_export_requests(m, data)
+    add_emissions_cap(m, data, elastic=elastic)
     if elastic:
-        m.objective = pyo.Objective(
-            expr=sum(m.import_slack_kw[t] + m.export_slack_kw[t] for t in m.T), sense=pyo.minimize
-        )
+        # slack of a request or a target weighs slightly more early: it lands where energy runs out
+        T = sc.grid.n_steps
+        late = {t: 1.0 + ELASTIC_EARLY_WEIGHT * (T - 1 - t) / T for t in range(T)}
+        slack = sum(m.import_slack_kw[t] + m.export_slack_kw[t] for t in m.T)
+        slack = slack + sum(late[t] * m.request_slack_kw[t] for t in m.request_slack_kw)
+        if hasattr(m, "track_up_kw"):
+            slack = slack + sum(late[t] * (m.track_up_kw[t] + m.track_down_kw[t]) for t in m.track_up_kw)
+        for name in ("grid_peak_slack_kw", "emissions_slack_kg"):
+            if hasattr(m, name):
+                slack = slack + getattr(m, name)
+        m.objective = pyo.Objective(expr=slack, sense=pyo.minimize)
     else:
         m.objective = pyo.Objective(expr=cost_expression(m, data), sense=pyo.minimize)
     return m, data
