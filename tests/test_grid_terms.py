@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+from pathlib import Path
 
 import highspy
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import car, write_scenario
 
 import gridopt
@@ -663,3 +666,34 @@ def test_summary_json_carries_the_grid_kpis_for_plan_and_baseline(tmp_path):
     assert s["renewable_surplus_absorbed_kwh"] is None and s["tracking_error_kwh"] is None
     assert s["grid_peak_reduction_kw"] == pytest.approx(s["baseline"]["grid_peak_kw"] - s["grid_peak_kw"])
     assert math.isclose(s["objective"], s["total_cost"] + s["carbon_cost"], abs_tol=1e-9)
+
+
+def test_the_readmes_grid_and_events_example_loads_and_solves(tmp_path):
+    """The README's scenario-format block: its grid: and events: parts, as written, on a day of 15-minute steps."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "\ngrid:" in b)
+    example = yaml.safe_load(block)
+    folder = tmp_path / "sc"
+    (folder / "data").mkdir(parents=True)
+    times = [(START + pd.Timedelta(minutes=15 * i)).isoformat() for i in range(96)]
+    pd.DataFrame(
+        {
+            "time": times,
+            "carbon_kg_per_kwh": 0.3,
+            "renewable_surplus_kw": 5.0,
+            "net_load_kw": 1000.0,
+            "target_kw": 2.0,
+        }
+    ).to_csv(folder / "data" / "grid_signals.csv", index=False)
+    path = write_scenario(
+        folder,
+        vehicles=[need(20)],
+        horizon_hours=24,
+        step_minutes=15,
+        grid=example["grid"],
+        events=example["events"],
+    )
+    sc, res = solve(path)
+    assert [e["kind"] for e in sc.events] == ["import_cap", "export_request", "shift_away"]
+    assert res.summary["emissions_kg"] <= example["grid"]["emissions_cap_kg"]
+    assert res.summary["grid_peak_kw"] <= example["grid"]["grid_peak_cap_kw"]
