@@ -47,7 +47,7 @@ from .builders import PATHS, TABLE_COLUMNS
 
 #: Wall-clock limit of one ``gridopt run`` on these small inputs [s].
 WALL_LIMIT_S = 60.0
-_ERROR = re.compile(r"^error: (?P<file>.+?)(?: line (?P<line>\d+))?: (?P<msg>.+)$")
+_ERROR = re.compile(r"^error: (?P<file>[^\s:]+?)(?: (?P<line>lines? \d+[^:]*))?: (?P<msg>.+)$")
 # what a message may point at besides a line: a quoted field, key, column or value, a field named
 # in the text, or a fault of the whole file
 _LOCATOR = re.compile(
@@ -288,3 +288,25 @@ def judge_validate(run: Outcome, val: Outcome) -> list[Problem]:
     if val.code not in (0, 3) or (run.code == 0 and val.code != 0):
         return [Problem(f"validate exit {val.code} where run exit {run.code}", val.stderr[-800:])]
     return []
+
+
+#: Summary figures an equivalent input must reproduce, and the relative tolerance (the MIP gap).
+_SAME = ("total_cost", "energy_delivered_kwh", "unmet_energy_kwh", "v2g_energy_kwh", "peak_import_kw")
+
+
+def same_plan(a: dict, b: dict, stderr_a: str, stderr_b: str, rel_tol: float = 2e-4) -> list[Problem]:
+    """Two ``summary.json`` of the same scenario written two ways agree (and so do their warnings' count)."""
+    out = []
+    for key in _SAME:
+        x, y = a.get(key), b.get(key)
+        if x is None or y is None:
+            if x != y:
+                out.append(Problem(f"equivalent input gave another plan: {key}", f"{x!r} vs {y!r}"))
+            continue
+        if abs(x - y) > 1e-6 + rel_tol * max(abs(x), abs(y)):
+            out.append(Problem(f"equivalent input gave another plan: {key}", f"{x!r} vs {y!r}"))
+    wa = [line for line in stderr_lines(stderr_a) if line.startswith("warning: ")]
+    wb = [line for line in stderr_lines(stderr_b) if line.startswith("warning: ")]
+    if len(wa) != len(wb):
+        out.append(Problem("equivalent input gave other warnings", f"{wa} vs {wb}"))
+    return out

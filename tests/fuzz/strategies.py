@@ -8,32 +8,38 @@ from hypothesis import strategies as st
 
 from .builders import (
     NUMERIC_PATHS,
-    OTHER_PATHS,
     PATHS,
     SETUPS,
+    Base,
+    Case,
+)
+from .mutations import (
     TIME_FORMATS,
     AddTariffFile,
     AddWeather,
-    Base,
-    Case,
+    DateFormat,
     DropField,
     DuplicateKey,
     ExtraKey,
     FileBytes,
+    Length,
     Raw,
     RenameIds,
+    Reorder,
     SetCell,
     SetField,
     ShiftTimes,
     StartEdit,
+    TableBytes,
     TableEdit,
     TimeFormat,
+    YamlStyle,
     YamlText,
 )
 
 bases = st.builds(
     Base,
-    kind=st.sampled_from(["trips", "sessions", "pv_tou"]),
+    kind=st.sampled_from(["trips", "sessions", "mixed", "energy", "pv_tou"]),
     vehicles=st.integers(1, 3),
     setup=st.integers(0, len(SETUPS) - 1),
     hour=st.sampled_from([0, 0, 1, 6, 12, 20]),
@@ -138,6 +144,20 @@ SPECIFIC = {
     ("timeseries",): st.sampled_from(["vehicles.csv", "trips.csv", "missing.csv", "scenario.yaml"]),
     ("solver", "time_limit_s"): st.sampled_from([1e-9, 0.001, 0.5, 9.3e9, 1e300, 1e19]),
     ("pv", "altitude_m"): st.sampled_from([1e9, -1e9, -500, 9000, 1e300]),
+    ("horizon",): st.sampled_from(
+        ["4h", "240min", "PT4H", "4", "4 h", "1 day", "2d", "1m", "1 month", "4h30", "-4h", "0h", "10h10min", "P1Y"]
+        + ["PT0.25H", "4h 15min", "1w", "32d", "0.5h", "4H", "4 hours", "four hours", "1e3h", "nanh", "infh"]
+    ),
+    ("end",): st.sampled_from(
+        ["2026-06-15T04:00:00+02:00", "2026-06-15T04:00:00", "2026-06-15T04:00:00+05:00", "2026-06-14T20:00:00+02:00"]
+        + ["2026-06-15T04:07:00+02:00", "2026-06-15", "2199-12-31T23:00:00+00:00", "15/06/2026 04:00"]
+    ),
+    ("tariff", "demand_charge_period"): st.sampled_from(["horizon", "day", "month", "year", "week", "", "Month"]),
+    ("currency",): st.sampled_from(["EUR", "eur", "\u20ac", "EURO", "", "XYZ", "US$"]),
+    ("date_format",): st.sampled_from(
+        ["%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S%z", "%Y", "%s", "", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Q"]
+    ),
+    ("fleet", "max_share_outside_horizon"): st.sampled_from([0, 0.5, 1, 1.5, -0.1]),
 }
 
 
@@ -146,7 +166,7 @@ def set_fields(draw):
     path = draw(st.sampled_from(PATHS))
     specific = SPECIFIC.get(path)
     if path in NUMERIC_PATHS:
-        near = st.sampled_from([0, -1, 1e-9, 0.5, 2, 1e6, 1e12])
+        near = st.sampled_from([0, -1, 1e-9, 1e-6, 0.001, 0.5, 2, 1000, 1e6, 1e9, 1e12, 1e15])
         value = draw(
             st.one_of(generic_values, near, specific) if specific is not None else st.one_of(generic_values, near)
         )
@@ -185,6 +205,12 @@ start_edits = st.builds(
 config_mutations = st.one_of(
     set_fields(),
     st.builds(DropField, st.sampled_from(PATHS)),
+    st.builds(
+        Length,
+        st.sampled_from(["horizon", "end", "end_naive", "end_utc", "end_wrong_offset"]),
+        st.sampled_from(["4", "0.25", "0.1", "-1", "0", "48", "744", "745", "1e6", "4h", "PT4H", "1 day", "2d", "1m"]),
+    ),
+    st.builds(DateFormat, st.sampled_from(["%d/%m/%Y %H:%M", "%Y-%m-%d", "%H:%M", "%s", "", "%d/%m/%Y %H:%M:%S%z"])),
     st.builds(
         ExtraKey,
         st.sampled_from([(), ("site",), ("tariff",), ("pv",), ("fleet",), ("solver",)]),
@@ -256,8 +282,27 @@ JUNK_CELLS = [
     "\x00",
 ]
 
+#: Numbers that parse but stretch the model: tiny and huge batteries and powers, SoC past 1, zero efficiency.
+EDGE_NUMBERS = [
+    "1e-9",
+    "1e-6",
+    "0.001",
+    "0.05",
+    "0.5",
+    "0.999999",
+    "1",
+    "1.0000001",
+    "1.5",
+    "2",
+    "100",
+    "1e6",
+    "1e9",
+    "1e12",
+]
+
 cells = st.one_of(
     st.sampled_from(JUNK_CELLS),
+    st.sampled_from(EDGE_NUMBERS),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
     st.text(max_size=6),
@@ -293,7 +338,10 @@ table_mutations = st.one_of(
         ShiftTimes,
         st.integers(0, 5),
         st.integers(0, 3),
-        st.sampled_from([-24.0, -5.0, -0.1, 0.1, 1.0, 3.9, 4.0, 24.0, 8760.0 * 10, -8760.0 * 10]),
+        st.sampled_from(
+            [-24.0, -5.0, -1.0, -0.1, -1 / 60, 1 / 60, 5 / 60, 0.125, 0.1, 0.25, 1.0, 1.5, 3.9, 4.0, 24.0, 87600.0]
+        ),
+        st.integers(-1, 2),
     ),
     st.builds(
         RenameIds,
@@ -397,4 +445,34 @@ time_cases = st.builds(
     ).map(tuple),
 )
 
-__all__ = ["bases", "cases", "encoded_cases", "time_cases", "OTHER_PATHS"]
+#: The same scenario written another way: gridopt must plan the same ...
+keeps_content = st.one_of(
+    st.builds(YamlStyle, st.sampled_from(["sorted", "flow", "comments", "document_markers", "floats"])),
+    st.builds(Reorder, st.sampled_from(["columns", "rows"])),
+    st.builds(Length, st.just("horizon"), st.sampled_from(["4h", "240min", "PT4H"])),
+    st.builds(Length, st.just("end"), st.just("4")),
+    st.builds(TableBytes, st.integers(0, 5), st.sampled_from(["bom", "crlf", "gzip", "no_final_newline"])),
+)
+#: ... or, for these spellings, refuse them with a proper message.
+other_spellings = st.one_of(
+    st.builds(FileBytes, st.integers(0, 6), st.sampled_from(["bom", "crlf", "cr", "gzip", "gzip_twice", "utf16"])),
+    st.builds(
+        TimeFormat,
+        st.integers(0, 5),
+        st.integers(0, 2),
+        st.sampled_from(["utc_z", "space", "millis", "naive", "no_colon_offset", "compact"]),
+        st.just(-1),
+    ),
+    st.builds(TableEdit, st.integers(0, 5), st.just("blank_lines"), st.integers(0, 12)),
+    st.builds(RenameIds, st.integers(0, 5), st.just("padded")),
+    st.builds(Length, st.just("horizon"), st.sampled_from(["4 hours", "4H", "240 min", "PT240M", "4h0min"])),
+    st.builds(Length, st.sampled_from(["end_naive", "end_utc"]), st.just("4")),
+    st.builds(
+        DateFormat, st.sampled_from(["%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S%z", "%Y-%m-%d %H:%M", "%m/%d/%Y %I:%M %p"])
+    ),
+)
+equivalent_cases = st.builds(
+    Case, bases, st.lists(st.one_of(keeps_content, other_spellings), min_size=1, max_size=3).map(tuple)
+)
+
+__all__ = ["bases", "cases", "encoded_cases", "equivalent_cases", "time_cases"]

@@ -1,7 +1,7 @@
 """Property: whatever the scenario files hold, ``gridopt run`` keeps its contract.
 
 Small valid scenarios (4 h of 15-minute steps, 1-3 vehicles; trips, sessions,
-or a timeseries CSV with a TOU tariff and clear-sky PV) are mutated (YAML
+both, or a timeseries CSV with a TOU tariff and clear-sky PV) are mutated (YAML
 fields, duplicate keys, time zones and starts, CSV cells, columns and rows,
 time formats, encodings, compression) and run through
 ``gridopt.cli.main(["run", ...])`` in-process. See :mod:`tests.fuzz.oracle` for
@@ -29,19 +29,22 @@ from pathlib import Path
 from hypothesis import given, settings
 
 from .builders import YAML_NAME, Base, Case, render, show
-from .oracle import Outcome, judge, judge_validate, run_cli
-from .strategies import bases, cases, encoded_cases, time_cases
+from .mutations import Reorder, TableBytes, YamlStyle
+from .oracle import Outcome, Problem, judge, judge_validate, run_cli, same_plan
+from .strategies import bases, cases, encoded_cases, equivalent_cases, time_cases
 
 #: Examples of the secondary properties, as a share of the profile's count.
 _SECONDARY = max(10, min(settings.default.max_examples // 4, 1000))
 
 
-def check_case(case: Case, test: str, *, validate: bool = True) -> Outcome:
-    """Render ``case``, run and validate it, judge the outcomes; log, and fail as configured.
+def run_case(case: Case, *, validate: bool = True) -> tuple[Outcome, dict | None, list[Problem], dict]:
+    """Render ``case``, run (and validate) it and judge the outcomes.
 
-    Returns the outcome of ``gridopt run``.
+    Returns the outcome of ``gridopt run``, its ``summary.json`` (exit 0 only),
+    the problems found and the rendered files.
     """
     rendered = render(case)
+    summary = None
     with tempfile.TemporaryDirectory(prefix="gridopt-fuzz-") as tmp:
         folder = Path(tmp) / "sc"
         folder.mkdir()
@@ -58,18 +61,24 @@ def check_case(case: Case, test: str, *, validate: bool = True) -> Outcome:
             expect_refusal=rendered.expect_refusal,
             outside_events=rendered.outside_events,
         )
-        seconds = run.seconds
+        if run.code == 0 and (out / "summary.json").is_file():
+            summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         if validate:
             val = run_cli(["validate", yaml_path])
             problems += judge_validate(run, val)
-            seconds += val.seconds
+            run.seconds += val.seconds
+    return run, summary, problems, rendered.files
+
+
+def report(test: str, case: Case, run: Outcome, problems: list[Problem], files: dict) -> None:
+    """Log the example (``FUZZ_LOG``) and fail on its problems (all, or those matching ``FUZZ_TARGET``)."""
     log = os.environ.get("FUZZ_LOG")
     if log:
-        entry = {"test": test, "seconds": round(seconds, 4), "code": run.code, "case": repr(case)}
+        entry = {"test": test, "seconds": round(run.seconds, 4), "code": run.code, "case": repr(case)}
         if problems:
             entry.update(
                 problems=[{"signature": p.signature, "detail": p.detail} for p in problems],
-                files={n: d.decode("utf-8", errors="backslashreplace") for n, d in rendered.files.items()},
+                files={n: d.decode("utf-8", errors="backslashreplace") for n, d in files.items()},
                 stderr=run.stderr[-2000:],
             )
         with open(log, "a", encoding="utf-8") as fh:
@@ -77,10 +86,16 @@ def check_case(case: Case, test: str, *, validate: bool = True) -> Outcome:
     target = os.environ.get("FUZZ_TARGET")
     failing = [p for p in problems if target is None or target in p.signature]
     if failing and (not log or target):
-        report = "\n".join(f"* {p.signature}\n  {p.detail}" for p in failing)
+        lines = "\n".join(f"* {p.signature}\n  {p.detail}" for p in failing)
         raise AssertionError(
-            f"{len(failing)} problem(s):\n{report}\nexit {run.code}, stderr:\n{run.stderr}\nfiles:\n{show(rendered.files)}"
+            f"{len(failing)} problem(s):\n{lines}\nexit {run.code}, stderr:\n{run.stderr}\nfiles:\n{show(files)}"
         )
+
+
+def check_case(case: Case, test: str) -> Outcome:
+    """Run, judge, log and fail as configured; return the outcome of ``gridopt run``."""
+    run, _, problems, files = run_case(case)
+    report(test, case, run, problems, files)
     return run
 
 
@@ -111,3 +126,25 @@ def test_encodings_and_damaged_files(case: Case):
 def test_time_zones_starts_and_formats(case: Case):
     """Zones (links, machine-dependent ones), DST days, start offsets, horizons, steps, time formats."""
     check_case(case, "time")
+
+
+#: Mutations after which the files say exactly what they said: the plan must be the same.
+_KEEPS_CONTENT = (YamlStyle, Reorder, TableBytes)
+
+
+@given(equivalent_cases)
+@settings(max_examples=_SECONDARY)
+def test_equivalent_files_give_the_same_plan(case: Case):
+    """Metamorphic: the same scenario written another way (key order, flow style, comments, floats, column
+    and row order, BOM, CRLF, gzip) plans the same; other spellings (UTF-16, CR, Z and local times, ...) plan
+    the same or are refused with a proper message, never read as something else."""
+    base_run, base_summary, base_problems, base_files = run_case(Case(case.base), validate=False)
+    report("equivalent-base", Case(case.base), base_run, base_problems, base_files)
+    assert base_summary is not None, base_run.stderr
+    run, summary, problems, files = run_case(case, validate=False)
+    must_plan = all(isinstance(m, _KEEPS_CONTENT) for m in case.mutations)
+    if run.code == 0 and summary is not None:
+        problems += same_plan(base_summary, summary, base_run.stderr, run.stderr)
+    elif must_plan or run.code != 2:
+        problems.append(Problem(f"equivalent input not planned: exit {run.code}", run.stderr[-800:]))
+    report("equivalent", case, run, problems, files)
