@@ -799,8 +799,10 @@ def generated_files(root: Path) -> list[Path]:
     files += sorted(
         p
         for p in (root / "data").rglob("*")
-        if p.is_file() and p.name != "README.md" and not p.relative_to(root / "data").parts[0].startswith("simulate_")
-    )  # simulate_* folders are build_simulation.py's
+        if p.is_file()
+        and p.name not in ("README.md", "LICENSE-simbench.txt")
+        and not p.relative_to(root / "data").parts[0].startswith(("simulate_", "grid_"))
+    )  # simulate_* are build_simulation.py's; grid_* and the SimBench licence build_grid_scenarios.py's
     return files
 
 

@@ -30,6 +30,7 @@ PATH_FIELDS: tuple[tuple[str, ...], ...] = (
     ("fleet", "vehicles"),
     ("fleet", "trips"),
     ("fleet", "sessions"),
+    ("grid", "signals"),
 )
 #: Where each field's file goes inside a saved scenario.
 FILE_NAMES = {
@@ -39,6 +40,7 @@ FILE_NAMES = {
     ("fleet", "vehicles"): "data/vehicles.csv",
     ("fleet", "trips"): "data/trips.csv",
     ("fleet", "sessions"): "data/sessions.csv",
+    ("grid", "signals"): "data/grid_signals.csv",
 }
 #: File name of the YAML in folders written by :func:`write_scenario_files`.
 SCENARIO_FILE = "scenario.yaml"
