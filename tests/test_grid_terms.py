@@ -409,6 +409,32 @@ def test_numpy_matrices_are_the_pyomo_model_with_every_term(tmp_path, exact):
         assert net(fast)[3] <= -3 + 1e-6  # the hard request
 
 
+def test_fast_path_bound_stays_tight_when_a_request_pays_for_export(tmp_path):
+    """Base load 10 kW, no PV, no V2G: the site cannot export. Request 5 kW in hour 2, paid 0.3, penalty 1.0
+    per kWh short, import 0.2: the plan pays 4 x 10 x 0.2 = 8.0 and the penalty 5.0, total 13.0. The LP
+    without meter binaries would import 15 and export 5 in hour 2 (bound 8 + 1.0 - 1.5 = 7.5); the fast
+    path keeps that step's one-meter binary in its relaxation and proves the optimum without branching."""
+    ev = [
+        {
+            "kind": "export_request",
+            "start": at(2),
+            "end": at(3),
+            "kw": 5,
+            "payment_per_kwh": 0.3,
+            "penalty_per_kwh": 1.0,
+        }
+    ]
+    sc, res = solve(
+        write(tmp_path, events=ev, site={"import_limit_kw": 100, "export_limit_kw": 50, "base_load_kw": 10})
+    )
+    s = res.summary
+    assert s["total_cost"] == pytest.approx(13.0, abs=1e-6)
+    assert s["export_request_penalty"] == pytest.approx(5.0, abs=1e-6)
+    assert s["lower_bound"] == pytest.approx(13.0, abs=1e-6)
+    assert s["stages"]["lp_binaries"] == 1
+    assert "mip" not in s["method"] and "neighbourhood" not in s["method"]
+
+
 def test_a_grid_block_with_nothing_in_it_leaves_the_model_as_it_was(tmp_path):
     """No grid block, and a grid block whose weights are all 0 with a signals file: identical matrices."""
     sig = hourly({"carbon_kg_per_kwh": [0.5, 0.1, 0.3, 0.2], "net_load_kw": [1, 2, 3, 4]})

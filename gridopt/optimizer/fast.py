@@ -6,7 +6,11 @@
 1. Solve the LP without the mode binaries and the rows that use them
    (:func:`~gridopt.optimizer.matrix.build_matrix` with ``modes=False``). It
    relaxes the MILP, so its optimum is a valid **lower bound**; and it solves in
-   a fraction of the time of the big-M rows' LP relaxation.
+   a fraction of the time of the big-M rows' LP relaxation. When export
+   requests pay and the LP imports and exports at once in their steps to collect
+   the payment (a loose bound: no LP can price a one-way meter there), the
+   relaxation that keeps those few one-meter binaries is solved instead, a small
+   MIP whose dual bound is the bound.
 2. **Repair**: fix every binary of the MILP from that LP's plan: the net
    direction per vehicle and step (charge where it charges more than it
    discharges), the minimum power rounded up (a step that charges anything
@@ -40,10 +44,10 @@ import highspy
 import numpy as np
 
 from ..fleet import FleetPlan
-from ..scenario import Scenario, SolverOptions
+from ..scenario import Scenario, SolverOptions, step_inputs
 from .greedy import greedy_plan
 from .highs import highs_version, new_highs, run_until
-from .matrix import MatrixModel, build_matrix
+from .matrix import MatrixModel, build_matrix, request_meter_steps
 from .solve import SolveReport, Status, relative_gap
 
 #: A power below this is zero when reading the LP's plan [kW].
@@ -308,6 +312,22 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: 
     h.setOptionValue("simplex_scale_strategy", 0)
     _pass(h, lp, integral=False)
     _run(h, left())
+    # export requests that pay: if the LP imports and exports at once in their steps to collect the
+    # payment, its bound is loose; the relaxation that keeps those few meter binaries is a small MIP
+    integral = False
+    req_meter = request_meter_steps(sc, step_inputs(sc))
+    if len(req_meter) and h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+        x0 = np.array(h.getSolution().col_value)
+        if np.any((x0[lp.col_imp[req_meter]] > POWER_TOL) & (x0[lp.col_exp[req_meter]] > POWER_TOL)):
+            integral = True
+            lp = build_matrix(sc, plan, modes=False, request_meters=True)
+            h = _highs()
+            h.setOptionValue("simplex_scale_strategy", 0)
+            _pass(h, lp, integral=True)
+            h.setOptionValue("mip_rel_gap", target / 4 / (1.0 + target / 4))
+            h.setOptionValue("mip_abs_gap", target / 4)
+            stages["lp_binaries"] = len(lp.binary)
+            _run(h, left())
     st = h.getModelStatus()
     if st == highspy.HighsModelStatus.kInfeasible:
         # HiGHS's LP presolve has called feasible planning problems infeasible: confirm without it
@@ -324,7 +344,8 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: 
     if st != highspy.HighsModelStatus.kOptimal:
         return out_of_time(math.nan, h.modelStatusToString(st))
     ran.append("lp")
-    lower = h.getInfo().objective_function_value
+    info = h.getInfo()
+    lower = info.mip_dual_bound if integral else info.objective_function_value
     x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
     if not len(mm.binary):
         source = "lp"

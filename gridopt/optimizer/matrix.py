@@ -57,6 +57,25 @@ def one_meter_steps(sc: Scenario, steps) -> np.ndarray:
     return np.flatnonzero((value > cost) & (steps.export_limit_kw > 0) & ~hard)
 
 
+def request_meter_steps(sc: Scenario, steps) -> np.ndarray:
+    """One-meter steps that only a soft export request's payment or penalty makes: where prices and
+    carbon alone would not pay for importing and exporting at once, but the request does.
+
+    At these steps the cost of the site's net import is not convex (a kW exported earns more than a kW
+    imported costs), so the binary-free LP would import and export at once to collect the payment; they
+    are few (the requests' windows), and keeping their binaries keeps the fast path's bound tight.
+    """
+    ip = sc.series["import_price"].to_numpy(float)
+    ep = sc.series["export_price"].to_numpy(float)
+    g = sc.grid_terms
+    value, cost = ep.copy(), ip.copy()
+    if steps.carbon_kg_per_kwh is not None and g.carbon_price_per_kg > 0:
+        cost = cost + g.carbon_price_per_kg * steps.carbon_kg_per_kwh
+        if g.carbon_credit_export:
+            value = value + g.carbon_price_per_kg * steps.carbon_kg_per_kwh
+    return np.setdiff1d(one_meter_steps(sc, steps), np.flatnonzero(value > cost))
+
+
 @dataclass
 class MatrixModel:
     """A mixed-integer program ``min cost @ x`` s.t. ``row_lb <= A x <= row_ub``, ``col_lb <= x <= col_ub``.
@@ -156,13 +175,17 @@ class _Rows:
         return start, cols.astype(np.int32), vals, lb, ub
 
 
-def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> MatrixModel:
+def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True, request_meters: bool = False) -> MatrixModel:
     """The MILP of ``sc`` as matrices (same equations as :func:`gridopt.optimizer.model.build_model`).
 
     With ``modes=False`` every mode binary is left out together with the rows that
     use it (charger modes and minimum power, the out-of-range SoC guards, the
     one-meter rule): an LP whose optimum is a lower bound on the MILP's. It
-    solves far faster than the LP relaxation of the big-M rows.
+    solves far faster than the LP relaxation of the big-M rows. With
+    ``request_meters=True`` as well, the one-meter binaries that only export
+    requests call for (:func:`request_meter_steps`) stay: a MIP with a handful of
+    binaries, still a relaxation of the MILP, whose bound is not weakened by
+    importing and exporting at once to collect a request's payment.
     """
     T = sc.grid.n_steps
     dt = sc.grid.dt_h
@@ -217,7 +240,12 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True) -> Matrix
     pv = series["pv_kw"].to_numpy(float)
     st = step_inputs(sc)
     imp_lim, exp_lim = st.import_limit_kw, st.export_limit_kw
-    meter = one_meter_steps(sc, st) if modes else np.zeros(0, np.int64)
+    if modes:
+        meter = one_meter_steps(sc, st)
+    elif request_meters:
+        meter = request_meter_steps(sc, st)
+    else:
+        meter = np.zeros(0, np.int64)
     demand = sc.demand_charge_per_kw > 0
     g = sc.grid_terms
     carbon = st.carbon_kg_per_kwh if g.carbon_price_per_kg > 0 else None
