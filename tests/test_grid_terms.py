@@ -548,11 +548,25 @@ def test_hard_export_request_beyond_the_export_limit_or_the_fleet(tmp_path, caps
     assert code == 3 and at(1) in err[0] and "at most 8.0 kW" in err[0], err
 
 
+def test_hard_export_request_beyond_the_stored_energy_names_the_step(tmp_path):
+    """V2G car with 25 kWh (min_soc 0) and a hard request of 8 kW for all four hours (32 kWh): hours 0-2
+    take 24 kWh, hour 3 can give 1 kWh: 7 kW short there (the elastic model puts the slack last)."""
+    ev = [{"kind": "export_request", "start": at(0), "end": at(4), "kw": 8, "hard": True}]
+    sc = gridopt.load_scenario(write(tmp_path, events=ev, vehicles=[v2g(final_soc=None)]))
+    with pytest.raises(gridopt.InfeasibleError, match=re.escape(f"cannot be met at {at(3)}") + ".*7.0 kW short"):
+        gridopt.optimize(sc, EXACT)
+
+
 def test_caps_below_what_the_site_can_reach_are_infeasible(tmp_path):
     """Grid peak cap 140 with net load 150 in hour 1 and 8 kW of V2G: 142 at best."""
     sig = hourly({"net_load_kw": [100, 150, 120, 90]})
     path = write(tmp_path, signals=sig, grid={"grid_peak_cap_kw": 140}, vehicles=[v2g()])
     with pytest.raises(gridopt.InfeasibleError, match="grid_peak_cap_kw 140 kW .*about 142.0 kW"):
+        gridopt.optimize(gridopt.load_scenario(path), EXACT)
+    # unmet energy is soft, so only the base load forces emissions: 5 kW x 4 h x 0.1 kg/kWh = 2 kg
+    sig = hourly({"carbon_kg_per_kwh": [0.1] * 4})
+    path = write(tmp_path / "e", signals=sig, grid={"emissions_cap_kg": 1.0}, site={"base_load_kw": 5})
+    with pytest.raises(gridopt.InfeasibleError, match="emissions_cap_kg 1 kg .*about 2.0 kg"):
         gridopt.optimize(gridopt.load_scenario(path), EXACT)
 
 
