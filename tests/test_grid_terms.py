@@ -496,10 +496,14 @@ def test_check_catches_a_plan_that_breaks_each_new_limit(tmp_path):
     assert any("differs from the exact target_kw 6" in m for m in msgs), msgs
     # the emissions cap and the grid peak cap, tightened below the plan
     s = res.summary
-    tight = sc.replace(grid_terms=dataclasses.replace(sc.grid_terms, emissions_cap_kg=s["emissions_kg"] - 0.1))
+    tight = dataclasses.replace(
+        sc, grid_terms=dataclasses.replace(sc.grid_terms, emissions_cap_kg=s["emissions_kg"] - 0.1)
+    )
     msgs = check_schedule(tight, res.schedule, res.site, res.unmet, raise_on_violation=False)
     assert any("above emissions_cap_kg" in m for m in msgs), msgs
-    tight = sc.replace(grid_terms=dataclasses.replace(sc.grid_terms, grid_peak_cap_kw=s["grid_peak_kw"] - 1))
+    tight = dataclasses.replace(
+        sc, grid_terms=dataclasses.replace(sc.grid_terms, grid_peak_cap_kw=s["grid_peak_kw"] - 1)
+    )
     msgs = check_schedule(tight, res.schedule, res.site, res.unmet, raise_on_violation=False)
     assert any("above grid_peak_cap_kw" in m for m in msgs), msgs
     # the baseline is not held to them
