@@ -185,7 +185,7 @@ def test_workplace_carbon_price_cuts_emissions_at_no_cost():
     """Within TOU-EV-8's flat off-peak prices the carbon price only picks the cleaner quarter-hours:
     the money cost stays the same, the emissions fall (measured 670.3 -> 656.3 kg)."""
     sc, res = _solved("grid_workplace_carbon")
-    free = sc.replace(grid_terms=dataclasses.replace(sc.grid_terms, carbon_price_per_kg=0.0))
+    free = dataclasses.replace(sc, grid_terms=dataclasses.replace(sc.grid_terms, carbon_price_per_kg=0.0))
     priced, unpriced = res.summary, gridopt.optimize(free).summary
     assert priced["total_cost"] == pytest.approx(unpriced["total_cost"], abs=0.05)
     assert priced["emissions_kg"] < unpriced["emissions_kg"] - 10.0
