@@ -22,6 +22,20 @@ def optimize(scenario: Scenario, options: SolverOptions | None = None, **kwargs)
     return _optimize(scenario, options, **kwargs)
 
 
+def sweep(spec, out, **kwargs):
+    """Run a parameter sweep on Dask: see :func:`gridopt.batch.runner.sweep` (needs ``gridopt[scale]``)."""
+    from .batch import sweep as _sweep
+
+    return _sweep(spec, out, **kwargs)
+
+
+def sweep_report(out_dir, **kwargs):
+    """KPI vs parameter charts of a sweep: see :func:`gridopt.batch.report.sweep_report`."""
+    from .batch import sweep_report as _report
+
+    return _report(out_dir, **kwargs)
+
+
 def validate(path) -> Scenario:
     """Load and check a scenario file; raises :class:`ScenarioError` on bad input."""
     return load_scenario(path)
@@ -37,6 +51,8 @@ __all__ = [
     "SolverOptions",
     "load_scenario",
     "optimize",
+    "sweep",
+    "sweep_report",
     "validate",
     "write_results",
 ]

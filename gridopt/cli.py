@@ -238,7 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     from .simulate import cli as simulate_cli
 
     simulate_cli.add_parser(sub)
+    from .batch import cli as sweep_cli
+
+    sweep_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    from .provenance import INVOCATION, command_line
+
+    INVOCATION.set(command_line(argv))  # summary.json's provenance names the command
 
     from . import load_scenario, optimize, write_results
     from .errors import GridoptError
@@ -250,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             return forecast_cli.run(args)
         if args.command == "simulate":
             return simulate_cli.run(args)
+        if args.command == "sweep":
+            return sweep_cli.run(args)
         sc = load_scenario(args.scenario)
         for w in sc.warnings:
             print(f"warning: {w}", file=sys.stderr)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScenarioError
-from .scenario import Scenario, check_columns, numeric_column
+from .scenario import Scenario, SolverOptions, check_columns, numeric_column
 from .timeindex import align_to_grid, horizon_grid, parse_times
 
 #: A price as an edit: a constant per kWh or a daily TOU table ``{"HH:MM": price}``.
@@ -665,3 +665,296 @@ def apply_edits(sc: Scenario, edits: Edits, workdir: str | os.PathLike, *, confi
     texts = {f: df.to_csv(index=False) for f, df in tables.items() if df is not None}
     folder, new_cfg = write_scenario_files(cfg, base, workdir, texts)
     return scenario_from_dict(new_cfg, folder, where, confine=True)
+
+
+# ---------------------------------------------------------------------------
+# Scenario.replace: any field, checked as a file is
+# ---------------------------------------------------------------------------
+
+#: Fields of the ``site:`` block that :func:`replace_scenario` takes by their own name.
+SITE_KEYS = ("import_limit_kw", "export_limit_kw", "base_load_kw", "pv_curtailable")
+#: Fields of the ``tariff:`` block taken by their own name.
+TARIFF_KEYS = ("import_price", "export_price", "demand_charge_per_kw", "demand_charge_period", "tariff_file")
+#: Fields of the ``solver:`` block taken by their own name.
+SOLVER_KEYS = ("time_limit_s", "mip_rel_gap")
+#: Fields of the ``fleet:`` block taken by their own name (the three tables as file paths).
+FLEET_KEYS = ("vehicles", "trips", "sessions", "max_share_outside_horizon", "session_defaults")
+#: Fields of the ``grid:`` block taken by their own name (``signals`` is the grid signals CSV).
+GRID_KEYS = (
+    "signals",
+    "carbon_price_per_kg",
+    "carbon_credit_export",
+    "peak_weight_per_kw",
+    "valley_fill_weight_per_kw",
+    "tracking_penalty_per_kwh",
+    "tracking",
+    "renewable_use_bonus_per_kwh",
+    "emissions_cap_kg",
+    "grid_peak_cap_kw",
+)
+#: Fields of the ``pv:`` block, as ``pv_<field>`` (``pv_peak_kw=0`` removes the block).
+PV_KEYS = (
+    "pv_latitude",
+    "pv_longitude",
+    "pv_peak_kw",
+    "pv_tilt_deg",
+    "pv_azimuth_deg",
+    "pv_altitude_m",
+    "pv_inverter_kw",
+    "pv_loss_fraction",
+    "pv_weather",
+)
+#: Top-level YAML fields.
+TOP_KEYS = (
+    "name",
+    "description",
+    "currency",
+    "timezone",
+    "start",
+    "horizon_hours",
+    "horizon",
+    "end",
+    "date_format",
+    "step_minutes",
+    "site",
+    "timeseries",
+    "pv",
+    "tariff",
+    "battery_degradation_cost_per_kwh",
+    "unmet_energy_penalty_per_kwh",
+    "fleet",
+    "solver",
+    "grid",
+    "events",
+)
+#: Edits that change tables (see :class:`Edits`): V2G share [0..1], fleet size, a price CSV
+#: (``time`` + ``import_price``/``export_price``, e.g. day-ahead prices) merged into the time
+#: series, and a factor on the time series' ``pv_kw``.
+TABLE_KEYS = ("v2g_share", "n_vehicles", "price_file", "pv_series_scale")
+#: Keys whose values are file paths (relative paths are taken from the current folder).
+PATH_KEYS = ("timeseries", "tariff_file", "vehicles", "trips", "sessions", "signals", "pv_weather", "price_file")
+#: Every key :func:`replace_scenario` accepts.
+REPLACE_KEYS = tuple(
+    dict.fromkeys(TOP_KEYS + SITE_KEYS + TARIFF_KEYS + SOLVER_KEYS + FLEET_KEYS + GRID_KEYS + PV_KEYS + TABLE_KEYS)
+)
+#: Fields of :class:`~gridopt.scenario.Scenario` that are built from the files, with what to change instead.
+_BUILT = {
+    "grid": "start, horizon_hours (or horizon, end) and step_minutes",
+    "series": "timeseries (a CSV path), import_price, export_price, base_load_kw or price_file",
+    "grid_terms": "the grid weights (carbon_price_per_kg=..., peak_weight_per_kw=..., ...) or grid={...}",
+    "config": "the fields themselves",
+    "base_dir": "paths (file fields take absolute paths or paths from the current folder)",
+    "warnings": "nothing: warnings follow from the inputs",
+}
+
+
+def _default_workdir() -> Path:
+    """Folder for the tables that table edits write: ``$GRIDOPT_EDIT_DIR`` or ``<tmp>/gridopt-edits-<uid>``."""
+    import tempfile
+
+    if os.environ.get("GRIDOPT_EDIT_DIR"):
+        return Path(os.environ["GRIDOPT_EDIT_DIR"])
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"gridopt-edits-{uid}"
+
+
+def _as_path(value, where: str, key: str) -> str:
+    if isinstance(value, pd.DataFrame):
+        raise ScenarioError(
+            f"{where}: field '{key}' takes a file path (a CSV as the YAML names it), not a DataFrame: write the "
+            f"table with .to_csv() and give its path, or use v2g_share= / n_vehicles= for the fleet"
+        )
+    if not isinstance(value, (str, os.PathLike)):
+        raise ScenarioError(f"{where}: field '{key}': must be a file path (got {value!r})")
+    return str(Path(value).expanduser().absolute())
+
+
+def _strict_number(value, where: str, key: str, *, integer: bool = False) -> float:
+    """A number as the YAML reads one: not a boolean, not text, finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        kind = "a boolean" if isinstance(value, bool) else "text" if isinstance(value, str) else type(value).__name__
+        raise ScenarioError(f"{where}: field '{key}': must be a number, not {kind} (got {value!r})")
+    if not math.isfinite(float(value)):
+        raise ScenarioError(f"{where}: field '{key}': must be a finite number (got {value!r})")
+    if integer and float(value) != int(value):
+        raise ScenarioError(f"{where}: field '{key}': must be a whole number (got {value!r})")
+    return float(value)
+
+
+def _plain(value):
+    """numpy scalars as Python ones, so that pydantic sees what a YAML file would give."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _set(cfg: dict, block: str | None, key: str, value) -> None:
+    """``cfg[block][key] = value`` (None removes the key, as a YAML file that leaves it out)."""
+    if block is None:
+        node = cfg
+    else:
+        node = cfg.get(block)
+        node = dict(node) if isinstance(node, dict) else {}
+        cfg[block] = node
+    if value is None:
+        node.pop(key, None)
+    else:
+        node[key] = value
+
+
+def replace_config(config: dict, changes: dict, where: str = "replace") -> dict:
+    """``config`` with the YAML-level ``changes`` (see :func:`replace_scenario`), unchecked.
+
+    Pure: a new dict. ``None`` removes a field, as a YAML file that leaves it
+    out (``import_limit_kw=None``: no import limit). Setting one of
+    ``horizon_hours``, ``horizon`` or ``end`` removes the other two.
+
+    >>> replace_config({"site": {"import_limit_kw": 400}, "horizon": "24h"}, {"horizon_hours": 48})
+    {'site': {'import_limit_kw': 400}, 'horizon_hours': 48}
+    """
+    cfg = copy.deepcopy(config)
+    lengths = [k for k in ("horizon_hours", "horizon", "end") if changes.get(k) is not None]
+    if lengths:
+        for k in ("horizon_hours", "horizon", "end"):
+            if k not in changes:
+                cfg.pop(k, None)
+    for key, value in changes.items():
+        value = _plain(value)
+        if key in PATH_KEYS and value is not None:
+            value = _as_path(value, where, key)
+        if key == "solver" and isinstance(value, SolverOptions):
+            value = {"time_limit_s": value.time_limit_s, "mip_rel_gap": value.mip_rel_gap}
+        if key in TOP_KEYS and key not in FLEET_KEYS and key != "timeseries":
+            _set(cfg, None, key, value)
+        elif key == "timeseries":
+            _set(cfg, None, key, value)
+        elif key in SITE_KEYS:
+            _set(cfg, "site", key, value)
+        elif key in TARIFF_KEYS:
+            _set(cfg, "tariff", key, value)
+        elif key in SOLVER_KEYS:
+            _set(cfg, "solver", key, value)
+        elif key in FLEET_KEYS:
+            _set(cfg, "fleet", key, value)
+        elif key in GRID_KEYS:
+            _set(cfg, "grid", key, value)
+        elif key in PV_KEYS:
+            field_name = key[len("pv_") :]
+            if key == "pv_peak_kw" and value is not None and not isinstance(value, bool) and value == 0:
+                cfg.pop("pv", None)
+            else:
+                _set(cfg, "pv", field_name, value)
+        else:
+            raise ScenarioError(f"{where}: unknown field {key!r}")
+    if cfg.get("site") == {}:
+        cfg.pop("site")
+    return cfg
+
+
+def replace_scenario(sc: Scenario, changes: dict, workdir: str | os.PathLike | None = None) -> Scenario:
+    """``sc`` with ``changes``, checked exactly like a scenario file.
+
+    The changes are written into the scenario's YAML-ready ``config``, which is
+    then read again by :func:`gridopt.io.read.scenario_from_dict`: every value
+    gets the checks and the messages a YAML file gets (types, ranges, units,
+    the horizon, the tables against the new horizon). Table edits
+    (:data:`TABLE_KEYS`) then go through :func:`apply_edits`.
+
+    Parameters
+    ----------
+    sc : Scenario
+    changes : dict
+        Field names as in the YAML, without their block: the top-level fields
+        (``name``, ``start``, ``horizon_hours``/``horizon``/``end``,
+        ``step_minutes``, ``timeseries``, ``battery_degradation_cost_per_kwh``,
+        ``unmet_energy_penalty_per_kwh``, whole blocks ``site``, ``tariff``,
+        ``pv``, ``fleet``, ``grid``, ``events``; ``solver`` as a dict or
+        :class:`~gridopt.scenario.SolverOptions`), the fields of ``site``
+        (``import_limit_kw`` [kW], ...), ``tariff`` (``import_price`` a constant
+        or TOU table, ``tariff_file``, ``demand_charge_per_kw``, ...),
+        ``solver`` (``time_limit_s`` [s], ``mip_rel_gap``), ``fleet``
+        (``vehicles``, ``trips``, ``sessions`` as CSV paths,
+        ``max_share_outside_horizon``) and ``grid`` (every weight and cap,
+        ``signals``), ``pv_<field>`` for the ``pv:`` block (``pv_peak_kw=0``
+        removes it), and the table edits ``v2g_share`` [0..1], ``n_vehicles``,
+        ``price_file`` (a CSV of ``time`` and ``import_price``/``export_price``)
+        and ``pv_series_scale``. ``None`` removes a field where the YAML may
+        leave it out (``import_limit_kw=None``: no limit).
+    workdir : path-like, optional
+        Where table edits write the edited tables (a subfolder per content,
+        reused); default ``$GRIDOPT_EDIT_DIR`` or ``<tmp>/gridopt-edits-<uid>``.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        With the message a YAML file with the same value gets, or naming the
+        field that cannot be replaced and what to change instead.
+    """
+    from .io.read import scenario_from_dict
+
+    where = f"{sc.name} (replace)"
+    if not changes:
+        return sc
+    for key, value in changes.items():
+        if key in _BUILT:
+            raise ScenarioError(f"{where}: field {key!r} is built from the scenario's files; change {_BUILT[key]}")
+        if key == "events" and value is not None and not isinstance(value, (list, tuple)):
+            raise ScenarioError(f"{where}: field 'events': must be a list of events as the YAML gives them")
+        if key in ("vehicles", "trips", "sessions") and value is not None:
+            _as_path(value, where, key)  # a DataFrame is refused with what to do instead
+        if key not in REPLACE_KEYS:
+            raise ScenarioError(
+                f"{where}: unknown field {key!r}; replace takes the YAML's fields (import_limit_kw, step_minutes, "
+                f"horizon_hours, import_price, time_limit_s, ...) and {', '.join(TABLE_KEYS)}"
+            )
+    yaml_changes = {k: v for k, v in changes.items() if k not in TABLE_KEYS}
+    table_changes = {k: v for k, v in changes.items() if k in TABLE_KEYS}
+    out = sc
+    if yaml_changes:
+        if not sc.config:
+            raise ScenarioError(f"{where}: this scenario was built in code without a config; load it from a file")
+        cfg = replace_config(sc.config, yaml_changes, where)
+        out = scenario_from_dict(cfg, sc.base_dir, where)
+    if table_changes:
+        edits = current_edits(out)
+        new: dict = {}
+        for key, value in table_changes.items():
+            if value is None:
+                raise ScenarioError(f"{where}: field {key!r} cannot be None")
+            if key == "v2g_share":
+                new["v2g_share"] = _strict_number(value, where, key)
+                if not 0.0 <= new["v2g_share"] <= 1.0:
+                    raise ScenarioError(f"{where}: field 'v2g_share': must be within 0..1 (got {value!r})")
+            elif key == "n_vehicles":
+                new["n_vehicles"] = int(_strict_number(value, where, key, integer=True))
+                if new["n_vehicles"] < 1:
+                    raise ScenarioError(f"{where}: field 'n_vehicles': must be at least 1 (got {value!r})")
+            elif key == "pv_series_scale":
+                new["pv_series_scale"] = _strict_number(value, where, key)
+            elif key == "price_file":
+                path = Path(_as_path(value, where, key))
+                if not path.is_file():
+                    raise ScenarioError(f"{where}: field 'price_file': file {str(value)!r} not found")
+                if path.stat().st_size > MAX_PRICE_CSV_BYTES:
+                    raise ScenarioError(f"{path.name}: larger than {MAX_PRICE_CSV_BYTES >> 20} MB")
+                try:
+                    text = path.read_text(encoding="utf-8-sig")
+                except UnicodeDecodeError:
+                    raise ScenarioError(f"{path.name}: not UTF-8 text") from None
+                new["price_csv"], new["price_csv_name"] = text, path.name
+        if "pv_series_scale" in new and "pv_kw" not in out.series.columns:
+            raise ScenarioError(f"{where}: field 'pv_series_scale': the time series has no pv_kw column")
+        out = apply_edits(out, dataclasses.replace(edits, **new), workdir or _default_workdir())
+    return out

@@ -1268,8 +1268,30 @@ class Scenario:
         return str(self.grid.tz)
 
     def replace(self, **changes) -> Scenario:
-        """A copy with some fields changed (the scenario itself is immutable)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed, checked exactly like a scenario file.
+
+        The scenario itself is immutable. Fields are named as in the YAML,
+        without their block, and go through the same checks and messages as a
+        file (:class:`~gridopt.errors.ScenarioError`, exit 2 in the CLI);
+        ``None`` leaves a field out where the YAML may (``import_limit_kw=None``:
+        no import limit). Besides the YAML's fields: ``v2g_share`` [0..1],
+        ``n_vehicles``, ``price_file`` (a CSV of prices) and ``pv_series_scale``
+        edit the tables (see :func:`gridopt.edit.replace_scenario` for the list).
+
+        >>> sc.replace(import_limit_kw=300, step_minutes=30, v2g_share=0.5)  # doctest: +SKIP
+        """
+        from .edit import replace_scenario
+
+        return replace_scenario(self, changes)
+
+    def with_built(self, **parts) -> Scenario:
+        """A copy with already-built parts swapped in, **without** checks (low level).
+
+        For gridopt's own code that builds validated parts itself (the
+        simulator's tables and time grids, the reader's warnings). Anything a
+        user changes goes through :meth:`replace`.
+        """
+        return dataclasses.replace(self, **parts)
 
 
 def economic_warnings(sc: Scenario) -> list[str]:

@@ -198,7 +198,7 @@ def test_no_decision_uses_information_from_the_future(tmp_path, policy):
 def test_no_future_information_on_a_real_day(tmp_path):
     """The real ACN day: re-plans with forecasts from the history see nothing after the cut."""
     sc = gridopt.load_scenario(DAY / "scenario.yaml")
-    sc = sc.replace(grid=sc.grid)
+    sc = sc.with_built(grid=sc.grid)
     raw = read_table(DAY / "actual_sessions.csv", "actual_sessions.csv")
     df = raw.copy()
     fc = S.forecaster_from_history([DATA / "acn_excerpt.csv"], sc, site="CA")

@@ -684,7 +684,7 @@ def scenario_from_dict(
     )
     warnings += economic_warnings(sc)
     warnings += _fleet_warnings(sc)
-    return sc.replace(warnings=tuple(warnings))
+    return sc.with_built(warnings=tuple(warnings))
 
 
 def _grid_block(

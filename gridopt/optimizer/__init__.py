@@ -14,7 +14,9 @@ import pandas as pd
 from .. import analysis
 from ..check import check_schedule
 from ..errors import ScenarioError, SolverError
+from ..fingerprint import scenario_fingerprint
 from ..fleet import build_fleet_plan
+from ..provenance import now_iso, python_version, run_provenance
 from ..scenario import Scenario, SolverOptions
 from .baseline import BASELINE_NAMES, uncontrolled
 from .diagnose import explain_infeasible_site, site_conflicts
@@ -78,6 +80,7 @@ def _versions() -> dict:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = None
+    out["python"] = python_version()
     return out
 
 
@@ -160,6 +163,7 @@ def optimize(
     ScenarioError
         ``options.time_limit_s`` is not a positive number.
     """
+    started_at = now_iso()
     options = options or sc.solver
     if method not in ("auto", "milp"):
         raise ValueError(f"method must be 'auto' or 'milp', not {method!r}")
@@ -276,6 +280,9 @@ def optimize(
         summary["grid_peak_reduction_kw"] = summary["savings"]["grid_peak_reduction_kw"]
         summary["reference_full"] = refs["max_soc"]
         summary["savings_vs_reference_full"] = analysis.savings(k, refs["max_soc"])
+    summary["provenance"] = run_provenance(
+        scenario_fingerprint(sc), started_at, now_iso(), solver=summary["solver"]
+    )  # versions, scenario content hash, command line or API call, machine, start and end (UTC)
     return Result(
         scenario=sc,
         schedule=schedule,

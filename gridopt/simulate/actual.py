@@ -228,7 +228,7 @@ def truth(sc: Scenario, actual: Actual) -> Scenario:
             f"{actual.where}: no {actual.kind} fall within the scenario's horizon "
             f"{sc.grid.start.isoformat()} to {sc.grid.end.isoformat()}"
         )
-    return sc.replace(sessions=sessions, trips=trips)
+    return sc.with_built(sessions=sessions, trips=trips)
 
 
 def _grouped(table: pd.DataFrame, sc: Scenario, time_col: str) -> pd.DataFrame:

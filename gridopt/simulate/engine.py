@@ -229,7 +229,7 @@ def run_policy(world_sc: Scenario, session_info, policy, spec: PolicySpec, neede
 def build_context(sc: Scenario, actual: Actual, forecaster: SessionForecaster | None) -> tuple[Scenario, Context]:
     """The real world and the operator's context (the site without its real movements)."""
     world_sc = truth(sc, actual)
-    site = world_sc.replace(sessions=world_sc.sessions.iloc[:0], trips=world_sc.trips.iloc[:0])
+    site = world_sc.with_built(sessions=world_sc.sessions.iloc[:0], trips=world_sc.trips.iloc[:0])
     vids = list(world_sc.vehicles.index)
     return world_sc, make_context(site, vids, planned_trips(world_sc, actual), forecaster)
 

@@ -279,7 +279,7 @@ def build_plan_scenario(
         sessions_df = validate_sessions(sessions_df, vehicles, "plan sessions", "plan vehicles")
     if len(trips_df):
         trips_df = validate_trips(trips_df, vehicles, "plan trips", "plan vehicles")
-    sc = site.replace(
+    sc = site.with_built(
         name=f"{site.name} @ {now.isoformat()}",
         grid=plan_grid,
         series=series,
