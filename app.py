@@ -6,6 +6,7 @@ st.set_page_config(page_title="gridopt: EV charging and V2G plans", page_icon=":
 page = st.navigation(
     [
         st.Page("gridopt/ui/pages/plan.py", title="Plan", icon=":material/ev_station:", default=True),
+        st.Page("gridopt/ui/pages/grid.py", title="Grid", icon=":material/electrical_services:"),
         st.Page("gridopt/ui/pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
     ]
 )

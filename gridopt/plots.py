@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .report import KPIS, fmt_value, kpi_value
+from .scenario import step_inputs
 
 #: One colour per flow, the same in every figure.
 COLORS = {
@@ -67,6 +68,32 @@ def _layout(fig: go.Figure, *, height: int, title: str | None = None, tz: str | 
     if tz:
         fig.update_xaxes(title_text=f"local time ({tz})", row=None)
     return fig
+
+
+def _import_limit(fig: go.Figure, sc, legendrank: int | None = None) -> None:
+    """The site's import limit as a dashed line: flat when constant, per step when limit columns or
+    ``import_cap`` events change it (``sc.series["import_limit_kw"]``); nothing when there is none."""
+    limit = step_inputs(sc).import_limit_kw
+    finite = np.isfinite(limit)
+    if not finite.any():
+        return
+    x, y = _steps(sc.grid.index, sc.grid.step_minutes, np.where(finite, limit, np.nan))
+    if finite.all() and np.ptp(limit) == 0:
+        x, y, name = [x[0], x[-1]], [float(limit[0])] * 2, f"Import limit {float(limit[0]):,.0f} kW"
+    else:
+        name = f"Import limit, per step ({np.nanmin(y):,.0f}–{np.nanmax(y):,.0f} kW)"
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            name=name,
+            mode="lines",
+            line=dict(color=COLORS["limit"], width=2, dash="dash", shape="hv"),
+            hoverinfo="skip",
+            legendrank=legendrank,
+        ),
+        secondary_y=False,
+    )
 
 
 def _step_minutes(result) -> int:
@@ -139,20 +166,7 @@ def site_power(result, *, baseline: bool = True) -> go.Figure:
             ),
             secondary_y=False,
         )
-    x_end = _steps(site.index, step, site["grid_import_kw"])[0]
-    if math.isfinite(sc.import_limit_kw):
-        fig.add_trace(
-            go.Scatter(
-                x=[x_end[0], x_end[-1]],
-                y=[sc.import_limit_kw] * 2,
-                name=f"Import limit {sc.import_limit_kw:,.0f} kW",
-                mode="lines",
-                line=dict(color=COLORS["limit"], width=2, dash="dash"),
-                hoverinfo="skip",
-                legendrank=9,
-            ),
-            secondary_y=False,
-        )
+    _import_limit(fig, sc, legendrank=9)
     x, y = _steps(site.index, step, site["import_price"])
     fig.add_trace(
         go.Scatter(
@@ -412,18 +426,7 @@ def inputs(sc) -> go.Figure:
             ),
             secondary_y=False,
         )
-    if math.isfinite(sc.import_limit_kw):
-        fig.add_trace(
-            go.Scatter(
-                x=[x[0], x[-1]],
-                y=[sc.import_limit_kw] * 2,
-                name=f"Import limit {sc.import_limit_kw:,.0f} kW",
-                mode="lines",
-                line=dict(color=COLORS["limit"], width=2, dash="dash"),
-                hoverinfo="skip",
-            ),
-            secondary_y=False,
-        )
+    _import_limit(fig, sc)
     for col, name, color, dash in (
         ("import_price", "Import price (right axis)", COLORS["price"], None),
         ("export_price", "Export price (right axis)", COLORS["export_price"], "dot"),
@@ -541,3 +544,602 @@ def cost_bars(summaries: dict[str, dict], *, baseline_of: str | None = None) -> 
     low = min([0.0] + [kpi_value(rows[lb], k.key) or 0.0 for lb in labels for k in parts])
     fig.update_xaxes(title_text="cost (scenario currency)", range=[low * 1.05, top * 1.18])
     return fig
+
+
+# ---------------------------------------------------------------------------
+# The grid view: what a plan does for the grid (issue 9)
+# ---------------------------------------------------------------------------
+
+#: Shading and legend name of each utility event kind.
+EVENT_STYLE = {
+    "import_cap": "rgba(214, 39, 40, 0.10)",
+    "export_request": "rgba(142, 92, 196, 0.14)",
+    "shift_away": "rgba(242, 153, 0, 0.16)",
+}
+GRID_COLORS = {
+    "net_load": "#a3acb6",
+    "plan": COLORS["ev_charge"],
+    "baseline": COLORS["baseline"],
+    "surplus": "rgba(106, 153, 78, 0.30)",
+    "absorbed": "#6a994e",
+    "carbon": "#7a7a7a",
+    "target": "#e76f51",
+    "inner": "rgba(42, 157, 143, 0.22)",
+    "outer": "#4a5d7e",
+}
+
+
+def event_label(event: dict, currency: str | None = None) -> str:
+    """``'Import cap 115 kW, 16:00–21:00'`` for an event of :attr:`gridopt.scenario.Scenario.events`.
+
+    Parameters
+    ----------
+    event : dict
+        ``kind``, ``start``, ``end`` (tz-aware Timestamps) and the event's own
+        fields (``kw`` [kW], ``extra_price_per_kwh`` [currency/kWh], ``hard``).
+    currency : str or None
+        The scenario's currency, for ``shift_away``'s extra price.
+    """
+    start, end = event["start"], event["end"]
+    same_day = start.date() == (end - pd.Timedelta(seconds=1)).date()  # 16:00-24:00 is one day
+    fmt = "%H:%M" if same_day else "%a %H:%M"
+    when = f"{start:{fmt}}–{end:{fmt}}"
+    kind = event["kind"]
+    if kind == "import_cap":
+        return f"Import cap {event['kw']:,.0f} kW, {when}"
+    if kind == "export_request":
+        hard = " (hard)" if event.get("hard") else ""
+        return f"Export request {event['kw']:,.0f} kW{hard}, {when}"
+    if kind == "shift_away":
+        unit = f" {currency}/kWh" if currency else " per kWh"
+        return f"Shift away: import +{event['extra_price_per_kwh']:g}{unit}, {when}"
+    return f"{kind}, {when}"
+
+
+def _shade_events(fig: go.Figure, sc, rows=(1,)) -> None:
+    """Shade every utility event's window (its steps) in the given subplot rows; one legend entry each."""
+    x = _steps(sc.grid.index, sc.grid.step_minutes, np.zeros(sc.grid.n_steps))[0]
+    for i, ev in enumerate(sc.events):
+        a, b = int(ev["first_step"]), int(ev["end_step"])
+        if b <= a:
+            continue
+        name = event_label(ev, sc.currency)
+        for j, row in enumerate(rows):
+            fig.add_vrect(
+                x0=x[a],
+                x1=x[b],
+                fillcolor=EVENT_STYLE.get(ev["kind"], "rgba(120, 120, 120, 0.12)"),
+                line_width=0,
+                layer="below",
+                row=row,
+                col=1,
+                name=name,
+                legendgroup=f"event{i}",
+                showlegend=j == 0,
+                exclude_empty_subplots=False,  # shaded before the traces are added
+            )
+
+
+def _line(
+    fig,
+    index,
+    step,
+    values,
+    name,
+    color,
+    *,
+    row=1,
+    dash=None,
+    width=2.0,
+    fill=None,
+    fillcolor=None,
+    unit="kW",
+    fmt=",.1f",
+    secondary_y=None,
+    legendgroup=None,
+    showlegend=True,
+) -> None:
+    """A step line (a value holds over its whole step)."""
+    x, y = _steps(index, step, values)
+    kw = {} if secondary_y is None else {"secondary_y": secondary_y}
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            name=name,
+            mode="lines",
+            line=dict(color=color, width=width, dash=dash, shape="hv"),
+            fill=fill,
+            fillcolor=fillcolor,
+            hovertemplate=f"%{{y:{fmt}}} {unit}",
+            legendgroup=legendgroup,
+            showlegend=showlegend,
+        ),
+        row=row,
+        col=1,
+        **kw,
+    )
+
+
+def _net_import_kw(site: pd.DataFrame) -> np.ndarray:
+    """Site net import, import - export [kW], shape (n_steps,)."""
+    return site["grid_import_kw"].to_numpy(dtype=float) - site["grid_export_kw"].to_numpy(dtype=float)
+
+
+def _peak_marker(fig, index, values, color, label: str, *, row=1) -> None:
+    """A marker at the highest step (its value on hover)."""
+    k = int(np.argmax(values))
+    fig.add_trace(
+        go.Scatter(
+            x=[_local(index)[k]],
+            y=[values[k]],
+            mode="markers",
+            marker=dict(color=color, size=10, symbol="triangle-down", line=dict(width=1, color="white")),
+            showlegend=False,
+            hovertemplate=f"peak {label}: %{{y:,.0f}} kW<extra></extra>",
+        ),
+        row=row,
+        col=1,
+    )
+
+
+def _time_axis(fig, sc, rows: int, height: int) -> go.Figure:
+    _layout(fig, height=height)
+    fig.update_yaxes(tickformat=",~f")  # 10,000 kW, not 10k kW
+    fig.update_layout(legend=dict(traceorder="normal"))
+    fig.update_xaxes(title_text=f"local time ({sc.timezone})", row=rows, col=1)
+    return fig
+
+
+def grid_load(result) -> go.Figure:
+    """The grid's load without this site, with the plan and with uncontrolled charging [kW].
+
+    ``L(t) = net_load_kw(t) + grid_import_kw(t) - grid_export_kw(t)`` (the
+    ``grid_peak_kw`` and ``net_load_std_kw`` KPIs are its maximum and standard
+    deviation), for the plan and for the like-for-like uncontrolled baseline,
+    over ``net_load_kw`` alone; the peaks are marked, event windows shaded.
+    Needs the ``net_load_kw`` signal.
+    """
+    sc, site = result.scenario, result.site
+    step = sc.grid.step_minutes
+    net_load = step_inputs(sc).net_load_kw
+    fig = make_subplots(rows=1, cols=1)
+    _shade_events(fig, sc)
+    _line(
+        fig,
+        site.index,
+        step,
+        net_load,
+        "Grid without this site (net_load_kw)",
+        GRID_COLORS["net_load"],
+        width=1.5,
+        fill="tozeroy",
+        fillcolor="rgba(163, 172, 182, 0.22)",
+    )
+    series = [("with the plan", net_load + _net_import_kw(site), GRID_COLORS["plan"], None, 2.4)]
+    if result.baseline_site is not None:
+        series.append(
+            (
+                "with uncontrolled charging",
+                net_load + _net_import_kw(result.baseline_site),
+                GRID_COLORS["baseline"],
+                "dot",
+                1.6,
+            )
+        )
+    for label, load, color, dash, width in series:
+        _line(fig, site.index, step, load, f"Grid {label} (peak {load.max():,.0f} kW)", color, dash=dash, width=width)
+        _peak_marker(fig, site.index, load, color, label)
+    _time_axis(fig, sc, 1, 430)
+    fig.update_yaxes(title_text="grid load [kW]")
+    return fig
+
+
+def site_exchange(result) -> go.Figure:
+    """The site's net import (plan and uncontrolled) against its per-step limits and export requests [kW].
+
+    Import minus export of the site, with the import limit of every step (after
+    ``import_cap`` events and limit columns), the export limit (below zero) and
+    the export requested by ``export_request`` events (below zero); event
+    windows shaded.
+    """
+    sc, site = result.scenario, result.site
+    step = sc.grid.step_minutes
+    st_ = step_inputs(sc)
+    fig = make_subplots(rows=1, cols=1)
+    _shade_events(fig, sc)
+    _line(fig, site.index, step, _net_import_kw(site), "Net import, plan", GRID_COLORS["plan"], width=2.4)
+    if result.baseline_site is not None:
+        _line(
+            fig,
+            site.index,
+            step,
+            _net_import_kw(result.baseline_site),
+            "Net import, uncontrolled",
+            GRID_COLORS["baseline"],
+            dash="dot",
+            width=1.6,
+        )
+    imp = st_.import_limit_kw
+    if np.isfinite(imp).any():
+        _line(
+            fig,
+            site.index,
+            step,
+            np.where(np.isfinite(imp), imp, np.nan),
+            "Import limit",
+            COLORS["limit"],
+            dash="dash",
+            width=1.8,
+        )
+    exp = st_.export_limit_kw
+    if (np.isfinite(exp) & (exp > 0)).any():
+        _line(
+            fig,
+            site.index,
+            step,
+            np.where(np.isfinite(exp), -exp, np.nan),
+            "Export limit (below zero)",
+            COLORS["grid_export"],
+            dash="dash",
+            width=1.5,
+        )
+    req = st_.export_request_kw
+    if (req > 0).any():
+        _line(
+            fig,
+            site.index,
+            step,
+            np.where(req > 0, -req, np.nan),
+            "Export requested (below zero)",
+            COLORS["v2g"],
+            dash="dashdot",
+            width=2.0,
+        )
+    _time_axis(fig, sc, 1, 430)
+    fig.update_yaxes(title_text="import − export [kW]")
+    return fig
+
+
+def renewable_surplus(result) -> go.Figure:
+    """Renewable surplus on the grid, EV charging, and the part of the surplus the fleet absorbed [kW].
+
+    Absorbed is ``min(ev_charge_kw, renewable_surplus_kw)`` per step (the
+    ``renewable_surplus_absorbed_kwh`` KPI is its sum times ``dt_h``), for the plan
+    (filled) and the uncontrolled baseline (dotted). Needs the
+    ``renewable_surplus_kw`` signal.
+    """
+    sc, site = result.scenario, result.site
+    step, dt = sc.grid.step_minutes, sc.grid.dt_h
+    surplus = step_inputs(sc).renewable_surplus_kw
+    ev = site["ev_charge_kw"].to_numpy(dtype=float)
+    fig = make_subplots(rows=1, cols=1)
+    _shade_events(fig, sc)
+    _line(
+        fig,
+        site.index,
+        step,
+        surplus,
+        f"Renewable surplus ({surplus.sum() * dt:,.0f} kWh)",
+        GRID_COLORS["absorbed"],
+        width=1.2,
+        fill="tozeroy",
+        fillcolor=GRID_COLORS["surplus"],
+    )
+    absorbed = np.minimum(ev, surplus)
+    _line(
+        fig,
+        site.index,
+        step,
+        absorbed,
+        f"Absorbed by the plan ({absorbed.sum() * dt:,.0f} kWh)",
+        GRID_COLORS["absorbed"],
+        width=0.5,
+        fill="tozeroy",
+        fillcolor="rgba(106, 153, 78, 0.75)",
+    )
+    _line(fig, site.index, step, ev, f"EV charging, plan ({ev.sum() * dt:,.0f} kWh)", GRID_COLORS["plan"], width=2.0)
+    if result.baseline_site is not None:
+        b_ev = result.baseline_site["ev_charge_kw"].to_numpy(dtype=float)
+        b_abs = np.minimum(b_ev, surplus)
+        _line(
+            fig,
+            site.index,
+            step,
+            b_abs,
+            f"Absorbed by uncontrolled charging ({b_abs.sum() * dt:,.0f} kWh)",
+            GRID_COLORS["baseline"],
+            dash="dot",
+            width=1.6,
+        )
+    _time_axis(fig, sc, 1, 430)
+    fig.update_yaxes(title_text="power [kW]", rangemode="tozero")
+    return fig
+
+
+def emissions(result) -> go.Figure:
+    """Emissions of the site's grid energy over time, plan and uncontrolled, and the carbon signal.
+
+    Top: the emission rate ``carbon_kg_per_kwh * (import - [credit] export)`` [kg/h]
+    per step, with ``carbon_kg_per_kwh`` [kg/kWh] on the right axis. Bottom: the
+    cumulative emissions [kg] at each step's end (the last value is the
+    ``emissions_kg`` KPI). Needs the ``carbon_kg_per_kwh`` signal.
+    """
+    sc, site = result.scenario, result.site
+    step, dt = sc.grid.step_minutes, sc.grid.dt_h
+    carbon = step_inputs(sc).carbon_kg_per_kwh
+    credit = 1.0 if sc.grid_terms.carbon_credit_export else 0.0
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        row_heights=[0.6, 0.4],
+        specs=[[{"secondary_y": True}], [{}]],
+    )
+    _shade_events(fig, sc, rows=(1, 2))
+    runs = [("plan", site, GRID_COLORS["plan"], None, 2.4)]
+    if result.baseline_site is not None:
+        runs.append(("uncontrolled", result.baseline_site, GRID_COLORS["baseline"], "dot", 1.6))
+    t_end = _local(site.index) + pd.Timedelta(minutes=step)
+    x_cum = _local(site.index)[:1].append(t_end)
+    for label, s, color, dash, width in runs:
+        rate = carbon * (s["grid_import_kw"].to_numpy(float) - credit * s["grid_export_kw"].to_numpy(float))
+        cum = np.concatenate([[0.0], np.cumsum(rate * dt)])
+        _line(
+            fig,
+            site.index,
+            step,
+            rate,
+            f"Emissions, {label} ({cum[-1]:,.0f} kg)",
+            color,
+            dash=dash,
+            width=width,
+            unit="kg/h",
+            secondary_y=False,
+            legendgroup=label,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x_cum,
+                y=cum,
+                name=f"cumulative, {label}",
+                mode="lines",
+                legendgroup=label,
+                showlegend=False,
+                line=dict(color=color, dash=dash, width=width),
+                hovertemplate="%{y:,.1f} kg",
+            ),
+            row=2,
+            col=1,
+        )
+    _line(
+        fig,
+        site.index,
+        step,
+        carbon,
+        "Carbon intensity (right axis)",
+        GRID_COLORS["carbon"],
+        width=1.2,
+        unit="kg/kWh",
+        fmt=".3f",
+        secondary_y=True,
+    )
+    _time_axis(fig, sc, 2, 560)
+    fig.update_yaxes(title_text="emissions [kg CO₂/h]", rangemode="tozero", row=1, col=1, secondary_y=False)
+    fig.update_yaxes(
+        title_text="carbon [kg/kWh]",
+        rangemode="tozero",
+        showgrid=False,
+        tickformat=".2f",
+        row=1,
+        col=1,
+        secondary_y=True,
+    )
+    fig.update_yaxes(title_text="since start [kg CO₂]", rangemode="tozero", row=2, col=1)
+    return fig
+
+
+def tracking(result) -> go.Figure:
+    """The site's net import against ``target_kw``, and the deviation [kW].
+
+    Top: ``target_kw`` (gaps where a step has none), the plan's and the
+    uncontrolled net import. Bottom: net import minus target per step; the
+    ``tracking_error_kwh`` KPI is ``sum |deviation| * dt_h``. Needs the
+    ``target_kw`` signal.
+    """
+    sc, site = result.scenario, result.site
+    step, dt = sc.grid.step_minutes, sc.grid.dt_h
+    target = step_inputs(sc).target_kw
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    _shade_events(fig, sc, rows=(1, 2))
+    runs = [("plan", site, GRID_COLORS["plan"], None, 2.4)]
+    if result.baseline_site is not None:
+        runs.append(("uncontrolled", result.baseline_site, GRID_COLORS["baseline"], "dot", 1.6))
+    for label, s, color, dash, width in runs:
+        net = _net_import_kw(s)
+        dev = net - target
+        err = float(np.nansum(np.abs(dev)) * dt)
+        _line(
+            fig,
+            site.index,
+            step,
+            net,
+            f"Net import, {label} (off target {err:,.1f} kWh)",
+            color,
+            dash=dash,
+            width=width,
+            legendgroup=label,
+        )
+        _line(
+            fig,
+            site.index,
+            step,
+            dev,
+            f"deviation, {label}",
+            color,
+            dash=dash,
+            width=width,
+            row=2,
+            legendgroup=label,
+            showlegend=False,
+            fill="tozeroy" if label == "plan" else None,
+            fillcolor="rgba(42, 157, 143, 0.25)",
+        )
+    # on top of the plan, which often covers it
+    _line(fig, site.index, step, target, "Target (target_kw)", GRID_COLORS["target"], dash="dash", width=2.2)
+    _time_axis(fig, sc, 2, 560)
+    fig.update_yaxes(title_text="import − export [kW]", row=1, col=1)
+    fig.update_yaxes(title_text="minus target [kW]", row=2, col=1)
+    return fig
+
+
+def flexibility_envelope(envelope, result=None) -> go.Figure:
+    """The fleet's flexibility envelope: inner band shaded, outer band dashed, the plan inside.
+
+    Parameters
+    ----------
+    envelope : gridopt.grid.Envelope
+        From :func:`gridopt.grid.flexibility`.
+    result : Result, optional
+        A plan of the same scenario: its fleet net power ``ev_charge_kw -
+        ev_discharge_kw`` [kW] and cumulative net energy [kWh] are drawn over
+        the bands.
+
+    Returns
+    -------
+    Figure
+        Top: the band of the fleet's aggregate net power [kW] per step. Bottom:
+        the band of its cumulative net energy since the start [kWh], at step ends.
+    """
+    inner, outer = envelope.inner, envelope.outer
+    step = envelope.step_minutes
+    idx = inner.index
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.55, 0.45])
+    if result is not None:
+        _shade_events(fig, result.scenario, rows=(1, 2))
+    x_end = _local(idx)[:1].append(_local(idx) + pd.Timedelta(minutes=step))
+
+    def energy(values):
+        return np.concatenate([[0.0], np.asarray(values, dtype=float)])
+
+    for row, lo, hi, unit in ((1, "p_min_kw", "p_max_kw", "kW"), (2, "e_min_kwh", "e_max_kwh", "kWh")):
+        first = row == 1
+        if row == 1:
+            xs, lo_in, hi_in = (
+                _steps(idx, step, inner[lo])[0],
+                _steps(idx, step, inner[lo])[1],
+                _steps(idx, step, inner[hi])[1],
+            )
+            lo_out, hi_out = _steps(idx, step, outer[lo])[1], _steps(idx, step, outer[hi])[1]
+            shape = "hv"
+        else:
+            xs, lo_in, hi_in = x_end, energy(inner[lo]), energy(inner[hi])
+            lo_out, hi_out = energy(outer[lo]), energy(outer[hi])
+            shape = "linear"
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=lo_in,
+                mode="lines",
+                line=dict(width=0, shape=shape),
+                legendgroup="inner",
+                showlegend=False,
+                hovertemplate=f"guaranteed from %{{y:,.1f}} {unit}",
+                name="inner min",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=hi_in,
+                mode="lines",
+                line=dict(width=0, shape=shape),
+                fill="tonexty",
+                fillcolor=GRID_COLORS["inner"],
+                legendgroup="inner",
+                showlegend=first,
+                name="Guaranteed band (inner: every profile inside is deliverable)",
+                hovertemplate=f"guaranteed to %{{y:,.1f}} {unit}",
+            ),
+            row=row,
+            col=1,
+        )
+        for y, which in ((lo_out, "min"), (hi_out, "max")):
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=y,
+                    mode="lines",
+                    line=dict(color=GRID_COLORS["outer"], width=1.3, dash="dash", shape=shape),
+                    legendgroup="outer",
+                    showlegend=first and which == "max",
+                    name="Outer band (each vehicle's own limits, no guarantee)",
+                    hovertemplate=f"outer {which} %{{y:,.1f}} {unit}",
+                ),
+                row=row,
+                col=1,
+            )
+        if result is not None:
+            p = result.site["ev_charge_kw"].to_numpy(float) - result.site["ev_discharge_kw"].to_numpy(float)
+            y = _steps(idx, step, p)[1] if row == 1 else energy(np.cumsum(p * envelope.dt_h))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=y,
+                    mode="lines",
+                    line=dict(color=COLORS["baseline"], width=2.0, shape=shape),
+                    legendgroup="plan",
+                    showlegend=first,
+                    name="The plan's fleet (charging − discharging)",
+                    hovertemplate=f"plan %{{y:,.1f}} {unit}",
+                ),
+                row=row,
+                col=1,
+            )
+    tz = str(idx.tz) if idx.tz is not None else None
+    _layout(fig, height=600)
+    fig.update_yaxes(tickformat=",~f")
+    fig.update_layout(legend=dict(traceorder="normal"))
+    if tz:
+        fig.update_xaxes(title_text=f"local time ({tz})", row=2, col=1)
+    fig.update_yaxes(title_text="fleet net power [kW]", row=1, col=1)
+    fig.update_yaxes(title_text="net energy since start [kWh]", row=2, col=1)
+    return fig
+
+
+def grid_figures(result, envelope=None) -> dict[str, go.Figure]:
+    """The grid view's figures of a plan, only those whose signal exists (no empty charts).
+
+    Parameters
+    ----------
+    result : Result
+    envelope : gridopt.grid.Envelope, optional
+        The fleet's flexibility envelope (drawn when given).
+
+    Returns
+    -------
+    dict
+        In display order, any of ``"grid_load"`` (needs ``net_load_kw``),
+        ``"renewable"`` (``renewable_surplus_kw``), ``"emissions"``
+        (``carbon_kg_per_kwh``), ``"tracking"`` (``target_kw``), ``"exchange"``
+        (utility events or limit columns) and ``"envelope"``.
+    """
+    sc = result.scenario
+    st_ = step_inputs(sc)
+    out: dict[str, go.Figure] = {}
+    if st_.has_net_load:
+        out["grid_load"] = grid_load(result)
+    if st_.renewable_surplus_kw is not None:
+        out["renewable"] = renewable_surplus(result)
+    if st_.carbon_kg_per_kwh is not None:
+        out["emissions"] = emissions(result)
+    if st_.target_kw is not None and len(st_.target_steps):
+        out["tracking"] = tracking(result)
+    if sc.events or any(c in sc.series for c in ("import_limit_kw", "export_limit_kw")):
+        out["exchange"] = site_exchange(result)
+    if envelope is not None:
+        out["envelope"] = flexibility_envelope(envelope, result)
+    return out

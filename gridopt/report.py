@@ -28,7 +28,7 @@ class KPI:
     label : str
     unit : str
         ``"cost"`` (the scenario's currency), ``"cost/kWh"`` (the currency per
-        kWh), ``"kW"``, ``"kWh"`` or ``"%"``.
+        kWh), ``"kW"``, ``"kWh"``, ``"kg"`` or ``"%"``.
     better : str or None
         ``"lower"``, ``"higher"`` or None when neither is better.
     help : str
@@ -84,7 +84,67 @@ KPIS: tuple[KPI, ...] = (
     KPI("unmet_energy_kwh", "Unmet energy", "kWh", "lower", "Energy vehicles needed at departure but did not get."),
     KPI("v2g_energy_kwh", "V2G energy", "kWh", None, "Energy the vehicles discharged to the site (AC)."),
 )
-KPI_BY_KEY = {k.key: k for k in KPIS}
+#: Grid KPIs (the Grid view's row; a card only where the summary has a value).
+GRID_KPIS: tuple[KPI, ...] = (
+    KPI(
+        "emissions_kg",
+        "Emissions",
+        "kg",
+        "lower",
+        "CO2 of the site's net import: import times carbon_kg_per_kwh in each step (export credited only with "
+        "carbon_credit_export).",
+    ),
+    KPI(
+        "grid_peak_kw",
+        "Grid peak",
+        "kW",
+        "lower",
+        "Highest net_load_kw + site import - export (step average); the site's own net import without net_load_kw.",
+    ),
+    KPI(
+        "grid_peak_reduction_kw",
+        "Peak reduction",
+        "kW",
+        "higher",
+        "Grid peak of uncontrolled charging minus the plan's (below zero: the plan raises the grid's peak).",
+    ),
+    KPI(
+        "renewable_surplus_absorbed_kwh",
+        "Surplus used",
+        "kWh",
+        "higher",
+        "Renewable surplus absorbed by EV charging: min(EV charging, renewable_surplus_kw) per step, summed.",
+    ),
+    KPI(
+        "renewable_surplus_share",
+        "Surplus share",
+        "%",
+        "higher",
+        "Share of the EV charging energy that came from the renewable surplus.",
+    ),
+    KPI(
+        "net_load_std_kw",
+        "Load std",
+        "kW",
+        "lower",
+        "Standard deviation of net_load_kw + site import - export over the steps: lower is flatter.",
+    ),
+    KPI(
+        "tracking_error_kwh",
+        "Off target",
+        "kWh",
+        "lower",
+        "Sum over the steps with a target of |site import - export - target_kw| times the step length.",
+    ),
+    KPI(
+        "export_request_shortfall_kwh",
+        "Export short",
+        "kWh",
+        "lower",
+        "Export requested by export_request events but not delivered.",
+    ),
+)
+KPI_BY_KEY = {k.key: k for k in KPIS + GRID_KPIS}
 #: Extra rows for comparisons.
 COMPARE_EXTRA: tuple[KPI, ...] = (
     KPI("import_kwh", "Grid import", "kWh", None, "Energy imported over the horizon."),
@@ -107,7 +167,7 @@ def kpi_value(summary: dict, key: str) -> float | None:
     if v is None:
         return None
     v = float(v)
-    if key in ("pv_self_consumption", "mip_gap"):
+    if key in ("pv_self_consumption", "mip_gap", "renewable_surplus_share"):
         v *= 100.0
     return v
 
@@ -117,7 +177,7 @@ _MONEY = ("cost", "cost/kWh")
 
 
 def _decimals(unit: str) -> int:
-    return {"cost": 2, "cost/kWh": 3, "kW": 1, "kWh": 1, "%": 1, "s": 1}.get(unit, 2)
+    return {"cost": 2, "cost/kWh": 3, "kW": 1, "kWh": 1, "kg": 1, "%": 1, "s": 1}.get(unit, 2)
 
 
 def _digits(kpi: KPI, value: float) -> int:

@@ -16,7 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import gridopt
+from gridopt import report
 from gridopt.io.save import scenario_zip
+from gridopt.scenario import step_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -24,6 +26,7 @@ STEMS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
 TIME_LIMIT_S = 5.0
 COMPARE = "gridopt/ui/pages/compare.py"
 PLAN = "gridopt/ui/pages/plan.py"
+GRID = "gridopt/ui/pages/grid.py"
 
 
 def new_app() -> AppTest:
@@ -80,9 +83,41 @@ def test_every_page_renders_for_every_scenario(stem):
     assert at.title[0].value == "Compare runs"
     assert "Run at least two plans" in texts(at.info)
 
+    ok(at.switch_page(GRID).run())
+    check_grid_page(at, sc)
+
     ok(at.switch_page(PLAN).run())  # back: the edits and the run are still there
     assert at.number_input(key=f"edit:ready:{stem}:time_limit_s").value == TIME_LIMIT_S
     assert len(at.metric) == 11
+
+
+def check_grid_page(at: AppTest, sc) -> None:
+    """The Grid page of the last run: a card for every grid KPI the summary has, a figure for every signal."""
+    summary = at.session_state["runs"][-1].result.summary
+    assert at.title[0].value == f"Grid: {sc.name}"
+    st_ = step_inputs(sc)
+    expected = [
+        k
+        for k in report.GRID_KPIS
+        if summary.get(k.key) is not None and (k.key != "export_request_shortfall_kwh" or len(st_.request_steps))
+    ]
+    assert [m.label for m in at.metric] == [report.label_with_unit(k) for k in expected]
+    for m, k in zip(at.metric, expected, strict=True):
+        assert m.value == report.fmt_number(k, report.kpi_value(summary, k.key))
+    sections = [
+        title
+        for title, present in (
+            ("Grid load with and without the fleet", st_.has_net_load),
+            ("Renewable surplus absorbed", st_.renewable_surplus_kw is not None),
+            ("Emissions", st_.carbon_kg_per_kwh is not None),
+            ("Tracking the target", st_.target_kw is not None),
+            ("Utility events and grid limits", bool(sc.events) or "import_limit_kw" in sc.series),
+            ("Flexibility envelope", True),
+        )
+        if present
+    ]
+    assert [h.value for h in at.subheader] == ["For the grid", *sections]
+    assert charts(at) == len(sections)
 
 
 def test_changing_the_import_limit_changes_the_kpis_and_runs_compare():
@@ -202,3 +237,61 @@ def test_a_tou_table_that_does_not_parse_names_its_line():
     ok(at)
     assert "Time-of-use table line 2: '25:00' is not a time of day" in texts(at.error)
     assert at.button(key="run").disabled
+
+
+def test_the_grid_page_before_any_run_points_to_the_plan_page():
+    at = ok(new_app().switch_page(GRID).run())
+    assert at.title[0].value == "Grid"
+    assert "Run a plan on the **Plan** page first" in texts(at.info)
+    assert charts(at) == 0 and not at.metric
+
+
+def test_the_grid_page_shows_the_hand_worked_grid_kpis(tmp_path, monkeypatch):
+    """The scenario and its figures are worked out in tests/test_grid_view.py's docstring.
+
+    It is offered as a ready scenario (an upload cannot be run in AppTest: the
+    scenario picker's labels need the session, which AppTest's widget lookup lacks).
+    """
+    from test_grid_view import grid_site
+
+    from gridopt.ui import state
+
+    grid_site(tmp_path / "ready")  # writes ready/scenario.yaml
+    monkeypatch.setattr(state, "SCENARIO_DIR", tmp_path / "ready")
+    at = choose(new_app(), "scenario")
+    run(at)
+    ok(at.switch_page(GRID).run())
+    cards = {m.label: (m.value, m.delta) for m in at.metric}
+    assert cards == {
+        "Emissions [kg]": ("3.0", "-3.0"),  # 0.1 x 10 + 0.2 x 10 against 0.5 x 10 + 0.1 x 10
+        "Grid peak [kW]": ("60.0", "-10.0"),  # 60 against 70
+        "Peak reduction [kW]": ("10.0", ""),
+        "Surplus used [kWh]": ("15.0", "+5.0"),
+        "Surplus share [%]": ("75.0", "+25.0"),  # 15 of 20 kWh against 10 of 20
+        "Load std [kW]": ("4.1", "-5.5"),  # sqrt(68.75 / 4) - sqrt(368.75 / 4)
+        "Off target [kWh]": ("0.0", "-20.0"),
+    }
+    assert "**Events:** Import cap 5 kW, 00:00–01:00" in texts(at.markdown)
+    assert "carbon cost 3.00" in texts(at.caption)  # 1 per kg x 3 kg
+    assert charts(at) == 6
+
+
+def test_the_grid_page_shows_the_run_the_plan_page_shows():
+    at = choose(new_app(), "grid_v2g_dispatch")
+    run(at)
+    choose(at, "grid_feeder_surplus")
+    run(at)
+    ok(at.switch_page(GRID).run())
+    assert at.title[0].value == "Grid: grid-feeder-surplus"
+    assert at.selectbox(key="grid_run").value == 2
+
+    ok(at.switch_page(PLAN).run())
+    choose(at, "grid_v2g_dispatch")  # its run #1 again: nothing changed
+    assert "Run #1." in texts(at.success) + texts(at.warning)
+    ok(at.switch_page(GRID).run())
+    assert at.title[0].value == "Grid: grid-v2g-dispatch"
+    assert "Tracking the target" in [h.value for h in at.subheader]
+
+    at.selectbox(key="grid_run").set_value(2).run()  # another run of the session
+    ok(at)
+    assert at.title[0].value == "Grid: grid-feeder-surplus"

@@ -199,3 +199,58 @@ def test_a_broken_upload_shows_the_message_in_the_page(page):
     expect(alert).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Traceback")).to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "app-upload-error.png"))
+
+
+GRID_VIEWS = [
+    # scenario, its sections after the KPI row, a legend entry of each figure, the screenshot
+    (
+        "grid-feeder-surplus",
+        ["Grid load with and without the fleet", "Renewable surplus absorbed", "Flexibility envelope"],
+        ["Grid with the plan (peak", "Absorbed by the plan (", "Guaranteed band"],
+        "app-grid.png",
+    ),
+    (
+        "grid-workplace-carbon",
+        ["Emissions", "Utility events and grid limits", "Flexibility envelope"],
+        ["Emissions, plan (", "Import cap 115 kW, 16:00–21:00", "Guaranteed band"],
+        "app-grid-events.png",
+    ),
+    (
+        "grid-v2g-dispatch",
+        ["Tracking the target", "Utility events and grid limits", "Flexibility envelope"],
+        ["Target (target_kw)", "Export requested (below zero)", "Guaranteed band"],
+        "app-grid-tracking.png",
+    ),
+]
+
+
+def test_the_grid_view_shows_what_each_grid_scenario_does_for_the_grid(page):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1400, "height": 4400})  # the whole Grid page in one screenshot
+    try:
+        for name, sections, legends, shot in GRID_VIEWS:
+            page.get_by_role("link", name="Plan", exact=True).click()
+            page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+            page.get_by_role("option", name=name, exact=True).click()
+            expect(page.locator("h1").first).to_have_text(name)
+            expect(page.get_by_text("Press Run optimization")).to_be_visible()
+            # the previous scenario's status is gone (not left stale while the page reruns): the next one is this run's
+            expect(page.get_by_text(re.compile(r"Run #\d+\."))).to_have_count(0)
+            page.get_by_role("button", name="Run optimization").click()
+            expect(page.get_by_text(re.compile(r"Run #\d+\. Optimal plan"))).to_be_visible(timeout=120_000)
+
+            page.get_by_role("link", name="Grid", exact=True).click()
+            expect(page.locator("h1").first).to_have_text(f"Grid: {name}")
+            headings = page.locator('[data-testid="stHeading"] h3')
+            expect(headings).to_have_text(["For the grid", *sections])
+            charts = page.locator('[data-testid="stPlotlyChart"]')
+            expect(charts).to_have_count(len(sections))
+            for chart, legend in zip(charts.all(), legends, strict=True):
+                expect(chart.locator(".legendtext").filter(has_text=legend).first).to_be_visible()
+            assert page.locator('[data-testid="stMetric"]').count() >= 3
+            expect(page.get_by_text("Traceback")).to_have_count(0)
+            page.wait_for_timeout(800)  # let plotly finish its transitions
+            page.screenshot(path=str(ARTIFACTS / shot))
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 2400})

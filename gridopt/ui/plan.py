@@ -14,6 +14,7 @@ from gridopt.io.save import scenario_zip, slug
 from gridopt.io.write import schedule_csv, site_csv, summary_json
 from gridopt.scenario import Scenario
 from gridopt.ui import sidebar, state
+from gridopt.ui.kpis import kpi_cards
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -47,25 +48,7 @@ def _kpi_cards(summary: dict) -> None:
             "plan (green = better). Costs in the scenario's currency."
         )
     for row in (report.KPIS[:6], report.KPIS[6:]):
-        cols = st.columns(len(row))
-        for col, k in zip(cols, row, strict=True):
-            value = report.kpi_value(summary, k.key)
-            d = report.delta(summary, base, k.key) if base else None
-            text = report.fmt_delta(k, d)
-            if k.better is None or not text:
-                color = "off"
-            else:
-                color = "inverse" if k.better == "lower" else "normal"
-            if text:
-                text = 0 if report.rounds_to_zero(k, d) else text.split()[0]  # 0: grey, no arrow
-            col.metric(
-                report.label_with_unit(k),
-                report.fmt_number(k, value),
-                delta=text if text != "" else None,
-                delta_color=color,
-                help=k.help,
-                border=True,
-            )
+        kpi_cards(summary, row, baseline=bool(base))
 
 
 def _status(run: state.Run) -> None:
@@ -112,8 +95,14 @@ def _vehicle_choice(result, key: str) -> list[str]:
 
 def _results(run: state.Run) -> None:
     res = run.result
+    st.session_state["shown_run"] = run.number  # the Grid page shows this run first
     _status(run)
     _kpi_cards(res.summary)
+    st.page_link(
+        "gridopt/ui/pages/grid.py",
+        label="Grid view: this plan's grid load, emissions, renewable surplus, target, events and flexibility",
+        icon=":material/electrical_services:",
+    )
 
     st.subheader("Site power")
     show_base = st.toggle("Compare with the grid import of uncontrolled charging", value=False, key="show_baseline")
