@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .provenance import INVOCATION, command_line
 
-    INVOCATION.set(command_line(argv))  # summary.json's provenance names the command
+    invocation = INVOCATION.set(command_line(argv))  # summary.json's provenance names the command
 
     from . import load_scenario, optimize, write_results
     from .errors import GridoptError
@@ -300,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
+    finally:
+        INVOCATION.reset(invocation)
 
 
 if __name__ == "__main__":

@@ -859,6 +859,18 @@ def replace_config(config: dict, changes: dict, where: str = "replace") -> dict:
     return cfg
 
 
+def c_in_series(sc: Scenario, columns) -> bool:
+    """Whether the scenario's time series file has any of ``columns``."""
+    from .io.read import read_table
+    from .io.save import get_path
+
+    rel = get_path(sc.config, ("timeseries",))
+    if rel is None:
+        return False
+    raw = read_table(Path(sc.base_dir) / rel, Path(rel).name)
+    return any(c in raw.columns for c in columns)
+
+
 def replace_scenario(sc: Scenario, changes: dict, workdir: str | os.PathLike | None = None) -> Scenario:
     """``sc`` with ``changes``, checked exactly like a scenario file.
 
@@ -879,7 +891,8 @@ def replace_scenario(sc: Scenario, changes: dict, workdir: str | os.PathLike | N
         ``pv``, ``fleet``, ``grid``, ``events``; ``solver`` as a dict or
         :class:`~gridopt.scenario.SolverOptions`), the fields of ``site``
         (``import_limit_kw`` [kW], ...), ``tariff`` (``import_price`` a constant
-        or TOU table, ``tariff_file``, ``demand_charge_per_kw``, ...),
+        or TOU table, which replaces a price column of the time series,
+        ``tariff_file``, ``demand_charge_per_kw``, ...),
         ``solver`` (``time_limit_s`` [s], ``mip_rel_gap``), ``fleet``
         (``vehicles``, ``trips``, ``sessions`` as CSV paths,
         ``max_share_outside_horizon``) and ``grid`` (every weight and cap,
@@ -927,6 +940,10 @@ def replace_scenario(sc: Scenario, changes: dict, workdir: str | os.PathLike | N
             raise ScenarioError(f"{where}: this scenario was built in code without a config; load it from a file")
         cfg = replace_config(sc.config, yaml_changes, where)
         out = scenario_from_dict(cfg, sc.base_dir, where)
+    # a price given here replaces the time series' price column (which would win over the tariff)
+    prices = {c: yaml_changes[c] for c in PRICE_COLUMNS if yaml_changes.get(c) is not None}
+    if prices and c_in_series(out, prices):
+        table_changes = {**table_changes, **prices}
     if table_changes:
         edits = current_edits(out)
         new: dict = {}
@@ -941,6 +958,8 @@ def replace_scenario(sc: Scenario, changes: dict, workdir: str | os.PathLike | N
                 new["n_vehicles"] = int(_strict_number(value, where, key, integer=True))
                 if new["n_vehicles"] < 1:
                     raise ScenarioError(f"{where}: field 'n_vehicles': must be at least 1 (got {value!r})")
+            elif key in PRICE_COLUMNS:
+                new[key] = _plain(value)
             elif key == "pv_series_scale":
                 new["pv_series_scale"] = _strict_number(value, where, key)
             elif key == "price_file":

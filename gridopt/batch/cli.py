@@ -40,6 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the sweep; errors propagate to :func:`gridopt.cli.main` (one line, exit code)."""
     from ..errors import ScenarioError
+    from ..provenance import INVOCATION
     from .runner import sweep
 
     if args.workers is not None and args.workers < 1:
@@ -52,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         plot=args.plot,
         retry_failed=args.retry_failed,
+        command=INVOCATION.get(),
     )
     return 0

@@ -141,10 +141,10 @@ def _client(scheduler: str | None, workers: int | None):
     return Client(cluster), cluster
 
 
-def _invocation(argv: list[str] | None) -> str:
-    from ..provenance import INVOCATION
+def _invocation(command: str | None) -> str:
+    import shlex
 
-    return INVOCATION.get() or "gridopt.sweep() called from " + " ".join(argv or sys.argv)
+    return command or "gridopt.sweep() called from " + (shlex.join(sys.argv) if sys.argv and sys.argv[0] else "python")
 
 
 def _manifest(sw: Sweep, cases: list[Case], out: Path, invocation: str, started: str, **extra) -> dict:
@@ -210,7 +210,7 @@ def sweep(
     quiet: bool = False,
     plot: bool = False,
     retry_failed: bool = False,
-    argv: list[str] | None = None,
+    command: str | None = None,
 ) -> SweepRun:
     """Run every case of a sweep that is not finished yet, on Dask, and write the results table.
 
@@ -235,6 +235,9 @@ def sweep(
         Run again the cases whose row says ``bad_input``, ``infeasible``,
         ``solver_failed`` or ``physics_violation`` (``error`` and ``worker_lost``
         are always run again).
+    command : str, optional
+        The command line that asked for the sweep (for the provenance); default:
+        the API call and the script that made it.
 
     Returns
     -------
@@ -251,7 +254,7 @@ def sweep(
     cases = expand(sw)
     out = Path(out).absolute()
     _check_dir(out)
-    invocation = _invocation(argv)
+    invocation = _invocation(command)
     started = now_iso()
     t0 = time.perf_counter()
     with _locked(out):

@@ -326,7 +326,7 @@ def _range_values(spec: dict, where: str, loc: str) -> list:
         vals = float(a) + s * np.arange(n)
     else:
         raise _err(where, f"{loc}: a range is {{start, stop, num}} or {{start, stop, step}} (got keys {sorted(keys)})")
-    ints = all(isinstance(spec[k], int) for k in spec if k != "num")
+    ints = all(isinstance(spec[k], int) for k in spec if k != "num") and bool(np.all(vals == np.round(vals)))
     return [int(round(v)) if ints else float(np.round(v, 12)) for v in vals]
 
 
