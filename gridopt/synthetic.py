@@ -130,3 +130,133 @@ def write_synthetic_fleet(
     path = folder / "scenario.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+#: Variants of :func:`write_hard_day`.
+HARD_VARIANTS = ("base", "uncurtailable", "meter", "minpower", "tight-export")
+
+
+def write_hard_day(
+    folder: str | Path,
+    n_vehicles: int,
+    variant: str = "base",
+    *,
+    seed: int = 1,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 1e-3,
+) -> Path:
+    """Write one hard negative-price day (YAML and CSVs) into ``folder``; return the YAML's path.
+
+    The day of issue 10, where the mode binaries bind: 24 h of 15-minute steps,
+    one session per vehicle (60% workplace, 40% evening); half the chargers
+    11 kW with a 4.2 kW minimum, half 7.4 kW with a 1.4 kW minimum; 40% V2G;
+    efficiencies 0.93; PV peaking at 1.5 kW per vehicle; base load 0.8 kW per
+    vehicle; export limit 2 kW per vehicle; an import limit that never binds;
+    09:30-16:30 import about -0.44 and export about -0.51 per kWh; degradation
+    0.02 per kWh. Variants: ``base`` (curtailable PV), ``uncurtailable``,
+    ``meter`` (18:00-20:00 export pays 0.04 more than import costs: one-meter
+    binaries), ``minpower`` (every charger's minimum at half its maximum),
+    ``tight-export`` (export limit 0.3 kW per vehicle, PV uncurtailable).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the files go (created).
+    n_vehicles : int
+        Sessions (one vehicle each).
+    variant : str
+        One of :data:`HARD_VARIANTS`.
+    seed : int
+        Random seed: the same arguments always give the same files.
+    time_limit_s : float
+        The scenario's solver time limit [s].
+    mip_rel_gap : float
+        The scenario's gap target [-].
+    """
+    if variant not in HARD_VARIANTS:
+        raise ValueError(f"variant must be one of {HARD_VARIANTS}, not {variant!r}")
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = int(n_vehicles)
+    t0 = pd.Timestamp("2026-05-10T00:00:00+02:00").tz_convert("Europe/Amsterdam")
+    fast = np.arange(n) % 2 == 0  # half 11 kW, half 7.4 kW
+    max_c = np.where(fast, 11.0, 7.4)
+    min_c = np.where(fast, 4.2, 1.4) if variant != "minpower" else max_c / 2
+    v2g = rng.random(n) < 0.4
+    battery = rng.choice([40.0, 58.0, 64.0, 77.0, 100.0], size=n)
+    vehicles = pd.DataFrame(
+        {
+            "vehicle_id": [f"EV{i:05d}" for i in range(n)],
+            "battery_kwh": battery,
+            "max_charge_kw": max_c,
+            "max_discharge_kw": np.where(v2g, max_c, 0.0),
+            "min_soc": 0.15,
+            "max_soc": 0.95,
+            "charge_efficiency": 0.93,
+            "discharge_efficiency": 0.93,
+            "min_charge_kw": min_c,
+        }
+    )
+    work = rng.random(n) < 0.6
+    arr_h = np.where(work, rng.normal(8.5, 1.0, n), rng.normal(17.5, 1.5, n)).clip(5, 22.5)
+    dwell_h = np.where(work, rng.normal(8.5, 1.5, n), rng.normal(12.0, 2.0, n)).clip(1.0, 16)
+    dep_h = np.minimum(arr_h + dwell_h, 24.0)
+    arrival_soc = rng.uniform(0.2, 0.6, n)
+    target = np.minimum(0.9, arrival_soc + rng.uniform(0.15, 0.45, n))
+    minute = lambda h: pd.to_timedelta(np.round(h * 4) * 15, unit="min")  # noqa: E731
+    sessions = pd.DataFrame(
+        {
+            "vehicle_id": vehicles["vehicle_id"],
+            "arrival": (t0 + minute(arr_h)).map(lambda t: t.isoformat()),
+            "departure": (t0 + minute(dep_h)).map(lambda t: t.isoformat()),
+            "arrival_soc": arrival_soc.round(4),
+            "target_soc": target.round(4),
+        }
+    )
+    steps = 96
+    hours = np.arange(steps) / 4 + 1 / 8
+    pv_kw = 1.5 * n * np.clip(np.sin(np.pi * (hours - 6) / 15), 0, None) ** 1.5
+    base = np.full(steps, 0.8 * n)
+    imp = np.select([hours < 7, hours < 17, hours < 21], [0.12, 0.22, 0.38], 0.16) + rng.normal(0, 0.01, steps)
+    exp = imp - 0.07
+    neg = (hours >= 9.5) & (hours < 16.5)
+    imp = np.where(neg, -0.44 + rng.normal(0, 0.01, steps), imp)
+    exp = np.where(neg, -0.51 + rng.normal(0, 0.01, steps), exp)
+    if variant == "meter":  # export pays more than import costs, 18:00-20:00
+        evening = (hours >= 18) & (hours < 20)
+        exp = np.where(evening, imp + 0.04, exp)
+    series = pd.DataFrame(
+        {
+            "time": [(t0 + pd.Timedelta(minutes=15 * i)).isoformat() for i in range(steps)],
+            "import_price": imp.round(4),
+            "export_price": exp.round(4),
+            "base_load_kw": base.round(3),
+            "pv_kw": pv_kw.round(3),
+        }
+    )
+    vehicles.to_csv(folder / "vehicles.csv", index=False)
+    sessions.to_csv(folder / "sessions.csv", index=False)
+    series.to_csv(folder / "timeseries.csv", index=False)
+    cfg = {
+        "name": f"hard-{variant}-{n}-s{seed}",
+        "description": "a negative-price day where the mode binaries bind (benchmarks/hard.py)",
+        "timezone": "Europe/Amsterdam",
+        "start": t0.isoformat(),
+        "horizon_hours": 24,
+        "step_minutes": 15,
+        "site": {
+            "import_limit_kw": float(round(0.8 * n + 11.0 * n, 1)),
+            "export_limit_kw": float((0.3 if variant == "tight-export" else 2.0) * n),
+            "pv_curtailable": variant in ("base", "meter", "minpower"),
+        },
+        "timeseries": "timeseries.csv",
+        "tariff": {"demand_charge_per_kw": 0.0},
+        "battery_degradation_cost_per_kwh": 0.02,
+        "unmet_energy_penalty_per_kwh": 10.0,
+        "fleet": {"vehicles": "vehicles.csv", "sessions": "sessions.csv"},
+        "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": mip_rel_gap},
+    }
+    path = folder / "scenario.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
