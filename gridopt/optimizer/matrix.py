@@ -175,7 +175,38 @@ class _Rows:
         return start, cols.astype(np.int32), vals, lb, ub
 
 
-def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True, request_meters: bool = False) -> MatrixModel:
+def add_mode_hull_rows(rows, sc, st, col_c, col_d, Pc, Pd, col_imp, col_exp, imp_lim, exp_lim, kept_meter) -> None:
+    """The convex hull of one step's modes, for the binary-free LP (a bound-only device).
+
+    A V2G vehicle in one step either charges (``c`` in ``{0} ∪ [P_min, P_c]``,
+    ``d = 0``) or discharges (``c = 0``, ``d`` in ``[0, P_d]``). In the ``(c, d)``
+    plane the hull of that union is the triangle (0, 0), (P_c, 0), (0, P_d)
+    whatever the minimum power (``(0, 0)`` is a mode), so::
+
+        c[v,t] / P_c[v] + d[v,t] / P_d[v] <= 1          (every V2G pair)
+
+    and likewise for a one-meter step (import ``imp <= M`` or export ``exp <= X``,
+    never both; ``M`` the big-M of :func:`add_site_balance`'s meter rows)::
+
+        imp[t] / M[t] + exp[t] / X[t] <= 1              (one-meter steps without a binary)
+
+    Both hold for every plan of the MILP, so the LP with them is still a
+    relaxation and its optimum a proven lower bound; they are implied by the
+    MILP's big-M rows (``c <= P_c x``, ``d <= P_d y``, ``x + y <= 1``), so they only
+    ever go into the binary-free LP.
+    """
+    hd = np.flatnonzero((col_d >= 0) & (Pc > 0))
+    rows.add([(col_c[hd], 1.0 / Pc[hd]), (col_d[hd], 1.0 / Pd[hd])], -np.inf, 1.0, len(hd))
+    meter = np.setdiff1d(one_meter_steps(sc, st), kept_meter)
+    if len(meter):
+        fallback = float(sc.series["base_load_kw"].max() + sc.vehicles["max_charge_kw"].sum())
+        big = np.where(np.isinf(imp_lim[meter]), fallback, imp_lim[meter])
+        rows.add([(col_imp[meter], 1.0 / big), (col_exp[meter], 1.0 / exp_lim[meter])], -np.inf, 1.0, len(meter))
+
+
+def build_matrix(
+    sc: Scenario, plan: FleetPlan, *, modes: bool = True, request_meters: bool = False, hull: bool = False
+) -> MatrixModel:
     """The MILP of ``sc`` as matrices (same equations as :func:`gridopt.optimizer.model.build_model`).
 
     With ``modes=False`` every mode binary is left out together with the rows that
@@ -186,6 +217,13 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True, request_m
     requests call for (:func:`request_meter_steps`) stay: a MIP with a handful of
     binaries, still a relaxation of the MILP, whose bound is not weakened by
     importing and exporting at once to collect a request's payment.
+
+    With ``modes=False`` and ``hull=True`` the LP gets the convex hull of each
+    step's modes (:func:`add_mode_hull_rows`): valid for the MILP, so the LP stays
+    a relaxation, but it can no longer charge and discharge a vehicle at full
+    power in one step (nor import and export at full power at once) to burn
+    energy at negative prices. The MILP's big-M rows imply these rows, so
+    ``modes=True`` ignores ``hull``.
     """
     T = sc.grid.n_steps
     dt = sc.grid.dt_h
@@ -388,6 +426,8 @@ def build_matrix(sc: Scenario, plan: FleetPlan, *, modes: bool = True, request_m
     rows.add([(e_after[g1], 1.0)], L[g1], np.inf, len(g1))
     gh = np.flatnonzero(high)
     rows.add([(e_after[gh], 1.0), (col_x[gh], hi[gh] - U[gh])], -np.inf, hi[gh], len(gh))
+    if hull and not modes:
+        add_mode_hull_rows(rows, sc, st, col_c, col_d, Pc, Pd, col_imp, col_exp, imp_lim, exp_lim, meter)
     # add_site_balance: imp - exp + pv - sum c + sum d = base
     first = rows.n
     rows.add([(col_imp, 1.0), (col_exp, -1.0), (col_pv, 1.0)], base, base, T)
