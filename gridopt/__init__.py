@@ -22,6 +22,22 @@ def optimize(scenario: Scenario, options: SolverOptions | None = None, **kwargs)
     return _optimize(scenario, options, **kwargs)
 
 
+def flexibility(scenario: Scenario, **kwargs):
+    """The fleet's flexibility envelope: see :func:`gridopt.grid.flexibility`."""
+    from .grid import flexibility as _flexibility
+
+    return _flexibility(scenario, **kwargs)
+
+
+def pareto(
+    scenario: Scenario, trade: str = "cost:carbon", points: int = 7, options: SolverOptions | None = None, **kwargs
+):
+    """Cost against emissions or the grid's peak by epsilon-constraint: see :func:`gridopt.grid.pareto.pareto`."""
+    from .grid.pareto import pareto as _pareto
+
+    return _pareto(scenario, trade, points, options, **kwargs)
+
+
 def sweep(spec, out, **kwargs):
     """Run a parameter sweep on Dask: see :func:`gridopt.batch.runner.sweep` (needs ``gridopt[scale]``)."""
     from .batch import sweep as _sweep
@@ -49,8 +65,10 @@ __all__ = [
     "ScenarioError",
     "SolverError",
     "SolverOptions",
+    "flexibility",
     "load_scenario",
     "optimize",
+    "pareto",
     "sweep",
     "sweep_report",
     "validate",

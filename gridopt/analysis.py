@@ -193,6 +193,46 @@ def grid_savings(optimized: dict, baseline: dict) -> dict:
     }
 
 
+def flexibility_kpis(band: pd.DataFrame | None, site: pd.DataFrame, dt_h: float) -> dict:
+    """How much more and less energy the fleet could have drawn than a plan did, within its guaranteed band.
+
+    With ``P(t) = ev_charge_kw(t) - ev_discharge_kw(t)`` the plan's fleet net
+    power at the site connection and ``[p_min_kw(t), p_max_kw(t)]`` the inner
+    (guaranteed) power band of the fleet's flexibility envelope
+    (:func:`gridopt.grid.flexibility`):
+
+    * ``flexibility_up_kwh = sum_t max(0, p_max_kw(t) - P(t)) * dt_h``: energy the
+      fleet could have drawn on top of the plan, step by step;
+    * ``flexibility_down_kwh = sum_t max(0, P(t) - p_min_kw(t)) * dt_h``: energy it
+      could have drawn less (or fed back), step by step.
+
+    Both are per-step headroom summed over the horizon, not one block that can
+    be called at once (the envelope's energy band limits what a sustained call
+    can take), and the fleet's alone: the site's limits and base load are not in
+    the band. A step where the plan lies outside the band counts 0.
+
+    Parameters
+    ----------
+    band : DataFrame or None
+        ``p_min_kw``, ``p_max_kw`` [kW] per step (``Envelope.inner``); None gives None for both.
+    site : DataFrame
+        ``ev_charge_kw``, ``ev_discharge_kw`` [kW] per step, same length.
+    dt_h : float
+        Step length [h].
+
+    Returns
+    -------
+    dict
+        ``flexibility_up_kwh``, ``flexibility_down_kwh`` [kWh] (None without a band).
+    """
+    if band is None:
+        return {"flexibility_up_kwh": None, "flexibility_down_kwh": None}
+    p = site["ev_charge_kw"].to_numpy(float) - site["ev_discharge_kw"].to_numpy(float)
+    up = np.maximum(0.0, band["p_max_kw"].to_numpy(float) - p)
+    down = np.maximum(0.0, p - band["p_min_kw"].to_numpy(float))
+    return {"flexibility_up_kwh": float(up.sum() * dt_h), "flexibility_down_kwh": float(down.sum() * dt_h)}
+
+
 #: Below this net energy into the batteries a cost per kWh is not reported [kWh].
 MIN_STORED_KWH = 1e-6
 

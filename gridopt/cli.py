@@ -1,4 +1,4 @@
-"""Command line: ``gridopt run SCENARIO --out DIR`` and ``gridopt validate SCENARIO``.
+"""Command line: ``gridopt run SCENARIO --out DIR``, ``gridopt validate SCENARIO`` and the other subcommands.
 
 Exit codes: 0 success, 2 bad input, 3 infeasible site, 4 solver failure or time
 limit without a plan, 70 a plan that broke a physical limit (a bug), 73 the
@@ -148,6 +148,13 @@ def _print_summary(res, out_dir: str | None) -> None:
     )
     if s["pv_self_consumption"] is not None:
         p(f"  PV self-use       {100 * s['pv_self_consumption']:.1f}% of {s['pv_kwh']:.1f} kWh")
+    if s.get("flexibility_up_kwh") is not None:
+        b = s.get("baseline", {})
+        vs = f" (uncontrolled {b['flexibility_up_kwh']:.1f} / {b['flexibility_down_kwh']:.1f})" if b else ""
+        p(
+            f"  flexibility       {s['flexibility_up_kwh']:.1f} kWh up, {s['flexibility_down_kwh']:.1f} kWh down "
+            f"within the fleet's guaranteed band{vs}"
+        )
 
     def per_kwh(k: dict) -> str:
         x = k.get("cost_per_kwh_delivered")
@@ -216,6 +223,43 @@ def _deadline(started: float, opts, sc) -> float:
     return started + limit - min(write_s, 0.5 * limit)
 
 
+def _add_grid_parsers(sub) -> None:
+    """``gridopt pareto`` and ``gridopt flex`` (issue 9): the fleet as a grid asset."""
+    par = sub.add_parser(
+        "pareto", help="cost against emissions or the grid's peak: a front of checked plans (epsilon-constraint)"
+    )
+    par.add_argument("scenario", help="scenario YAML")
+    par.add_argument("--trade", default="cost:carbon", help="cost:carbon (default) or cost:peak")
+    par.add_argument("--points", type=int, default=7, help="points on the front, 2..101 (default 7)")
+    par.add_argument("--out", required=True, help="output folder: pareto.csv, pareto.html, points/<k>/")
+    par.add_argument("--time-limit", type=float, help="solver time limit per solve [s] (overrides the scenario)")
+    par.add_argument("--gap", type=float, help="relative MIP gap (overrides the scenario)")
+    par.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    flex = sub.add_parser("flex", help="the fleet's flexibility envelope (aggregate only, no vehicle data)")
+    flex.add_argument("scenario", help="scenario YAML")
+    flex.add_argument("--out", required=True, help="output folder: envelope.csv, envelope_outer.csv, envelope.json")
+    flex.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _run_grid_command(args) -> int:
+    """Run ``pareto`` or ``flex``; errors are raised for :func:`main` to print on one line."""
+    if args.command == "flex":
+        from .grid.cli import run_flex_cli
+
+        return run_flex_cli(args.scenario, args.out, quiet=args.quiet)
+    from .grid.pareto import run_pareto_cli
+
+    return run_pareto_cli(
+        args.scenario,
+        args.out,
+        trade=args.trade,
+        points=args.points,
+        time_limit_s=args.time_limit,
+        gap=args.gap,
+        quiet=args.quiet,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()  # the time limit covers the whole run from here
     parser = argparse.ArgumentParser(prog="gridopt", description="Optimal EV charging and V2G schedules.")
@@ -232,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     val = sub.add_parser("validate", help="check a scenario and its files")
     val.add_argument("scenario", help="scenario YAML")
+    _add_grid_parsers(sub)
     from .forecast import cli as forecast_cli
 
     forecast_cli.add_parser(sub)
@@ -252,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     from .scenario import SolverOptions
 
     try:
+        if args.command in ("pareto", "flex"):
+            return _run_grid_command(args)
         if args.command == "forecast":
             return forecast_cli.run(args)
         if args.command == "simulate":
