@@ -251,7 +251,9 @@ def _mip(mm: MatrixModel, gap: float, start: np.ndarray | None) -> highspy.Highs
     return h
 
 
-def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: float | None = None) -> FastSolution:
+def solve_fast(
+    sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: float | None = None, objective=None
+) -> FastSolution:
     """Best plan of ``sc`` by LP bound, repair and (if needed) branch and bound, with a proven gap.
 
     Parameters
@@ -262,12 +264,19 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: 
         (:func:`~gridopt.optimizer.greedy.greedy_plan`) is made before the LP:
         when the LP or its repair does not finish in time, it is the plan that
         comes back (status ``time_limit``, with the LP's bound if the LP finished).
+    objective : callable, optional
+        ``objective(model)`` changes a :class:`MatrixModel` in place before it is
+        solved, its ``cost`` and column bounds only (the same program with another
+        linear objective, e.g. :func:`gridopt.grid.pareto.least_value`'s least
+        emissions); applied to the LP and the MILP alike.
     """
     t0 = time.monotonic()
     if deadline is None:
         deadline = t0 + float(options.time_limit_s)
     lp = build_matrix(sc, plan, modes=False, hull=True)
     mm = build_matrix(sc, plan, modes=True)
+    for m in (lp, mm) if objective is not None else ():
+        objective(m)
     build_s = time.monotonic() - t0
     target = options.mip_rel_gap
     stages: dict = {}
@@ -327,6 +336,8 @@ def solve_fast(sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: 
         if np.any((x0[lp.col_imp[req_meter]] > POWER_TOL) & (x0[lp.col_exp[req_meter]] > POWER_TOL)):
             integral = True
             lp = build_matrix(sc, plan, modes=False, request_meters=True, hull=True)
+            if objective is not None:
+                objective(lp)
             h = _highs()
             h.setOptionValue("simplex_scale_strategy", 0)
             _pass(h, lp, integral=True)
