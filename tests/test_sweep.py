@@ -256,6 +256,18 @@ def test_sweep_on_a_local_cluster_records_failures_and_equals_single_runs(tmp_pa
     assert (again.ran, again.skipped) == (0, 4) and len(again.results) == 4
     report = gridopt.sweep_report(out, png=False)
     assert report.files[0].name == "report.html" and "total cost vs import_limit_kw" in report.files[0].read_text()
+    # the app's Compare page loads the folder and plots it
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("gridopt/ui/pages/compare.py").run()
+    at.text_input(key="sweep_dir").set_value(str(out)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = "\n".join(str(m.value) for m in at.markdown)
+    assert "**4 cases**" in shown and "parameters: import_limit_kw, step_minutes" in shown
+    assert len(at.get("plotly_chart")) == 2 * 3  # 3 KPIs against each of the two parameters
+    at.text_input(key="sweep_dir").set_value(str(tmp_path)).run()
+    assert "not a sweep's folder" in at.error[0].value
 
 
 def test_sweep_on_a_scheduler_started_by_address(tmp_path):

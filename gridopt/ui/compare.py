@@ -1,11 +1,11 @@
-"""The Compare page: two or more runs of this session side by side."""
+"""The Compare page: two or more runs of this session side by side, and a sweep's results."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from gridopt import plots, report
-from gridopt.ui import state
+from gridopt.ui import state, sweep
 
 PLOT_CONFIG = {"displaylogo": False}
 _VERDICT_STYLE = {"better": "color: #1a7f37; font-weight: 600", "worse": "color: #cf222e; font-weight: 600", "same": ""}
@@ -38,7 +38,13 @@ def _table(summaries: dict[str, dict], reference: str):
 
 
 def render() -> None:
-    """Draw the Compare page."""
+    """Draw the Compare page: this session's runs, then a sweep's results (:mod:`gridopt.ui.sweep`)."""
+    _render_runs()
+    sweep.render()
+
+
+def _render_runs() -> None:
+    """The runs of this session side by side."""
     state.keep_widget_state()
     st.title("Compare runs")
     done = [r for r in state.runs() if r.result is not None]
