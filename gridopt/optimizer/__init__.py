@@ -170,7 +170,7 @@ def optimize(
         Compute the fleet's flexibility envelope for the KPIs
         ``flexibility_up_kwh`` / ``flexibility_down_kwh`` of the plan and the
         baseline (see :func:`gridopt.analysis.flexibility_kpis`; about 1 ms per
-        step); False leaves them None.
+        step); False leaves them None, and so does a run already past ``deadline``.
 
     Returns
     -------
@@ -231,7 +231,8 @@ def optimize(
         schedule, site, unmet = frames(sc, plan, *plan_arrays(sc, plan, fast.model, fast.values))
     check_schedule(sc, schedule, site, unmet)
     k = analysis.kpis(sc, schedule, site, unmet)
-    band = _flexibility_band(sc) if flexibility else None
+    # the envelope for the flexibility KPIs (its time is reserved above); skipped past the deadline
+    band = _flexibility_band(sc) if flexibility and time.monotonic() < deadline else None
     k.update(analysis.flexibility_kpis(band, site, sc.grid.dt_h))
     # the objective (total cost plus the weighted grid terms) recomputed from the written power flows
     cost_check = relative_gap(max(k["objective"], report.objective), min(k["objective"], report.objective))
