@@ -127,3 +127,25 @@ def test_two_second_limit_on_a_hard_day_of_1000_vehicles_returns_a_checked_plan(
     assert s["total_cost"] == s["total_cost"]  # a plan with a cost
     check_schedule(res.scenario, res.schedule, res.site, res.unmet)
     assert wall <= 2.0 * 1.1 + 3.0, f"{wall:.1f} s"  # plus the fleet plan, build, extraction and check
+
+
+def test_a_warm_resolve_after_a_long_solve_gets_its_own_time_limit(tmp_path):
+    """HiGHS's time limit counts every run of an instance; run_until gives each run its own seconds.
+
+    Before: after a 73 s LP (10,000 vehicles on a busy machine) the repair's warm re-solve on the same
+    instance, given the 44 s left, stopped at once and the greedy plan came back (55% gap).
+    """
+    from gridopt.optimizer.highs import run_until
+    from gridopt.synthetic import write_synthetic_fleet
+
+    sc = gridopt.load_scenario(write_synthetic_fleet(tmp_path, 300, seed=2))
+    lp = build_matrix(sc, build_fleet_plan(sc), modes=False)
+    h = _highs()
+    _pass(h, lp, integral=False)
+    run_until(h, 60)
+    first = h.getRunTime()
+    assert h.getModelStatus().name == "kOptimal" and first > 0
+    cols = lp.col_c.astype(np.int32)  # every charge capped: a warm re-solve of some hundred iterations
+    h.changeColsBounds(len(cols), cols, np.zeros(len(cols)), 0.6 * lp.col_ub[cols])
+    run_until(h, 0.5 * first)
+    assert h.getModelStatus().name == "kOptimal"  # before: kTimeLimit after 0 iterations

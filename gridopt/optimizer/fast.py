@@ -53,7 +53,7 @@ from ..fleet import FleetPlan
 from ..scenario import Scenario, SolverOptions, step_inputs
 from .greedy import greedy_plan
 from .highs import highs_version, new_highs, run_until
-from .matrix import MatrixModel, build_matrix, request_meter_steps
+from .matrix import MatrixModel, build_matrix, one_meter_steps, request_meter_steps
 from .solve import SolveReport, Status, relative_gap
 
 #: A power below this is zero when reading the LP's plan [kW].
@@ -327,24 +327,47 @@ def solve_fast(
     h.setOptionValue("simplex_scale_strategy", 0)
     _pass(h, lp, integral=False)
     _run(h, left())
-    # export requests that pay: if the LP imports and exports at once in their steps to collect the
-    # payment, its bound is loose; the relaxation that keeps those few meter binaries is a small MIP
+    # one-meter steps (export pays more than import costs, by price or an export request's payment):
+    # if the LP imports and exports at once there, its bound is loose (the hull row imp/M + exp/X <= 1
+    # is weak with a generous import limit); the relaxation that keeps those steps' meter binaries is a
+    # small MIP. Steps the re-solve newly uses both ways join in, a few rounds at most.
     integral = False
-    req_meter = request_meter_steps(sc, step_inputs(sc))
-    if len(req_meter) and h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+    st_in = step_inputs(sc)
+    meter_all = one_meter_steps(sc, st_in)
+    req_meter = request_meter_steps(sc, st_in)
+    keep = np.zeros(0, np.int64)
+    # the last relaxation solved (first the hull LP), kept if a small MIP does not finish
+    h_ok, lp_ok, integral_ok, extra_bound = h, lp, False, -math.inf
+    for _round in range(3):
+        if not len(meter_all) or h.getModelStatus() != highspy.HighsModelStatus.kOptimal or left() <= 0.05:
+            break
         x0 = np.array(h.getSolution().col_value)
-        if np.any((x0[lp.col_imp[req_meter]] > POWER_TOL) & (x0[lp.col_exp[req_meter]] > POWER_TOL)):
-            integral = True
-            lp = build_matrix(sc, plan, modes=False, request_meters=True, hull=True)
-            if objective is not None:
-                objective(lp)
-            h = _highs()
-            h.setOptionValue("simplex_scale_strategy", 0)
-            _pass(h, lp, integral=True)
-            h.setOptionValue("mip_rel_gap", target / 4 / (1.0 + target / 4))
-            h.setOptionValue("mip_abs_gap", target / 4)
-            stages["lp_binaries"] = len(lp.binary)
-            _run(h, left())
+        both = meter_all[(x0[lp.col_imp[meter_all]] > POWER_TOL) & (x0[lp.col_exp[meter_all]] > POWER_TOL)]
+        if np.any(np.isin(both, req_meter)):
+            both = np.union1d(both, req_meter)
+        new = np.setdiff1d(both, keep)
+        if not len(new):
+            break
+        keep = np.union1d(keep, new)
+        integral = True
+        lp = build_matrix(sc, plan, modes=False, hull=True, keep_meters=keep)
+        if objective is not None:
+            objective(lp)
+        h = _highs()
+        h.setOptionValue("simplex_scale_strategy", 0)
+        _pass(h, lp, integral=True)
+        h.setOptionValue("mip_rel_gap", target / 4 / (1.0 + target / 4))
+        h.setOptionValue("mip_abs_gap", target / 4)
+        stages["lp_binaries"] = len(lp.binary)
+        _run(h, min(left(), max(0.3 * left(), 2.0)))
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            # not in its share of the time: back to the last one solved, with the MIP's dual bound if better
+            if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible and math.isfinite(h.getInfo().mip_dual_bound):
+                extra_bound = max(extra_bound, h.getInfo().mip_dual_bound)
+            stages["lp_binaries_status"] = h.modelStatusToString(h.getModelStatus())
+            h, lp, integral = h_ok, lp_ok, integral_ok
+            break
+        h_ok, lp_ok, integral_ok = h, lp, True
     st = h.getModelStatus()
     if st == highspy.HighsModelStatus.kInfeasible:
         # HiGHS's LP presolve has called feasible planning problems infeasible: confirm without it
@@ -362,7 +385,7 @@ def solve_fast(
         return out_of_time(math.nan, h.modelStatusToString(st))
     ran.append("lp")
     info = h.getInfo()
-    lower = info.mip_dual_bound if integral else info.objective_function_value
+    lower = max(info.mip_dual_bound if integral else info.objective_function_value, extra_bound)
     x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
     if not len(mm.binary):
         source = "lp"

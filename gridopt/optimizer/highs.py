@@ -112,10 +112,14 @@ def run_until(h: highspy.Highs, seconds: float) -> None:
     """Run ``h`` for at most ``seconds`` [s]: HiGHS's own time limit, and a watchdog that cancels shortly after it.
 
     HiGHS can overrun its own limit (in presolve, or the root of a branch and
-    bound); the watchdog interrupts it :data:`WATCHDOG_GRACE_S` later.
+    bound); the watchdog interrupts it :data:`WATCHDOG_GRACE_S` later. HiGHS
+    compares its ``time_limit`` with the run time of *all* runs of ``h`` so far
+    (ERGO-Code/HiGHS#1477), so the limit set is that run time plus ``seconds``:
+    a warm re-solve after a long first solve (the fast path's repair) gets its
+    own time, not none.
     """
     limit = timer_interval(seconds)
-    h.setOptionValue("time_limit", limit)
+    h.setOptionValue("time_limit", h.getRunTime() + limit)
     stop = threading.Event()
 
     def interrupt(event) -> None:

@@ -175,7 +175,7 @@ class _Rows:
         return start, cols.astype(np.int32), vals, lb, ub
 
 
-def add_mode_hull_rows(rows, sc, st, col_c, col_d, Pc, Pd, col_imp, col_exp, imp_lim, exp_lim, kept_meter) -> None:
+def add_mode_hull_rows(rows, sc, st, pair_t, col_c, col_d, Pc, Pd, col_imp, col_exp, kept_meter) -> None:
     """The convex hull of one step's modes, for the binary-free LP (a bound-only device).
 
     A V2G vehicle in one step either charges (``c`` in ``{0} ∪ [P_min, P_c]``,
@@ -185,10 +185,16 @@ def add_mode_hull_rows(rows, sc, st, col_c, col_d, Pc, Pd, col_imp, col_exp, imp
 
         c[v,t] / P_c[v] + d[v,t] / P_d[v] <= 1          (every V2G pair)
 
-    and likewise for a one-meter step (import ``imp <= M`` or export ``exp <= X``,
-    never both; ``M`` the big-M of :func:`add_site_balance`'s meter rows)::
+    and likewise for a one-meter step: it imports (``exp = 0``, so by the site
+    balance ``imp <= M[t] = base[t] - pv_min[t] + sum of P_c of the vehicles
+    plugged in``, and ``imp <=`` the import limit) or exports (``imp = 0``, so
+    ``exp <= X[t] = pv[t] - base[t] + sum of P_d plugged in``, and ``<=`` the
+    export limit), never both::
 
         imp[t] / M[t] + exp[t] / X[t] <= 1              (one-meter steps without a binary)
+
+    (``pv_min`` is ``pv`` when PV cannot be curtailed, else 0; steps where
+    ``M`` or ``X`` is 0 get no row.)
 
     Both hold for every plan of the MILP, so the LP with them is still a
     relaxation and its optimum a proven lower bound; they are implied by the
@@ -199,13 +205,25 @@ def add_mode_hull_rows(rows, sc, st, col_c, col_d, Pc, Pd, col_imp, col_exp, imp
     rows.add([(col_c[hd], 1.0 / Pc[hd]), (col_d[hd], 1.0 / Pd[hd])], -np.inf, 1.0, len(hd))
     meter = np.setdiff1d(one_meter_steps(sc, st), kept_meter)
     if len(meter):
-        fallback = float(sc.series["base_load_kw"].max() + sc.vehicles["max_charge_kw"].sum())
-        big = np.where(np.isinf(imp_lim[meter]), fallback, imp_lim[meter])
-        rows.add([(col_imp[meter], 1.0 / big), (col_exp[meter], 1.0 / exp_lim[meter])], -np.inf, 1.0, len(meter))
+        T = len(col_imp)
+        base = sc.series["base_load_kw"].to_numpy(float)
+        pv = sc.series["pv_kw"].to_numpy(float)
+        pv_min = np.zeros(T) if sc.pv_curtailable else pv
+        big_imp = np.minimum(st.import_limit_kw, base - pv_min + np.bincount(pair_t, Pc, minlength=T))[meter]
+        big_exp = np.minimum(st.export_limit_kw, pv - base + np.bincount(pair_t, Pd, minlength=T))[meter]
+        ok = (big_imp > 1e-6) & (big_exp > 1e-6)
+        m, bi, be = meter[ok], big_imp[ok], big_exp[ok]
+        rows.add([(col_imp[m], 1.0 / bi), (col_exp[m], 1.0 / be)], -np.inf, 1.0, len(m))
 
 
 def build_matrix(
-    sc: Scenario, plan: FleetPlan, *, modes: bool = True, request_meters: bool = False, hull: bool = False
+    sc: Scenario,
+    plan: FleetPlan,
+    *,
+    modes: bool = True,
+    request_meters: bool = False,
+    hull: bool = False,
+    keep_meters: np.ndarray | None = None,
 ) -> MatrixModel:
     """The MILP of ``sc`` as matrices (same equations as :func:`gridopt.optimizer.model.build_model`).
 
@@ -216,7 +234,9 @@ def build_matrix(
     ``request_meters=True`` as well, the one-meter binaries that only export
     requests call for (:func:`request_meter_steps`) stay: a MIP with a handful of
     binaries, still a relaxation of the MILP, whose bound is not weakened by
-    importing and exporting at once to collect a request's payment.
+    importing and exporting at once to collect a request's payment. With
+    ``modes=False`` and ``keep_meters`` (steps of :func:`one_meter_steps`), those
+    steps' one-meter binaries stay instead.
 
     With ``modes=False`` and ``hull=True`` the LP gets the convex hull of each
     step's modes (:func:`add_mode_hull_rows`): valid for the MILP, so the LP stays
@@ -280,6 +300,8 @@ def build_matrix(
     imp_lim, exp_lim = st.import_limit_kw, st.export_limit_kw
     if modes:
         meter = one_meter_steps(sc, st)
+    elif keep_meters is not None:
+        meter = np.intersect1d(np.asarray(keep_meters, np.int64), one_meter_steps(sc, st))
     elif request_meters:
         meter = request_meter_steps(sc, st)
     else:
@@ -427,7 +449,7 @@ def build_matrix(
     gh = np.flatnonzero(high)
     rows.add([(e_after[gh], 1.0), (col_x[gh], hi[gh] - U[gh])], -np.inf, hi[gh], len(gh))
     if hull and not modes:
-        add_mode_hull_rows(rows, sc, st, col_c, col_d, Pc, Pd, col_imp, col_exp, imp_lim, exp_lim, meter)
+        add_mode_hull_rows(rows, sc, st, pair_t, col_c, col_d, Pc, Pd, col_imp, col_exp, meter)
     # add_site_balance: imp - exp + pv - sum c + sum d = base
     first = rows.n
     rows.add([(col_imp, 1.0), (col_exp, -1.0), (col_pv, 1.0)], base, base, T)
