@@ -1143,3 +1143,49 @@ def grid_figures(result, envelope=None) -> dict[str, go.Figure]:
     if envelope is not None:
         out["envelope"] = flexibility_envelope(envelope, result)
     return out
+
+
+#: The cost term of each Pareto trade's weight in a summary (left out of the front's cost axis).
+_TRADE_COST = {"cost:carbon": ("emissions_kg", "carbon_cost"), "cost:peak": ("grid_peak_kw", "grid_peak_cost")}
+
+
+def mark_plan_on_front(fig: go.Figure, summary: dict, trade: str, label: str = "This run's plan") -> go.Figure:
+    """Add a plan to a Pareto front's figure (:func:`gridopt.grid.pareto_figure`) as a star.
+
+    Parameters
+    ----------
+    fig : Figure
+        The front: cost [currency] against emissions [kg] or grid peak [kW].
+    summary : dict
+        The plan's ``result.summary``.
+    trade : {"cost:carbon", "cost:peak"}
+    label : str
+        Its legend name.
+
+    Returns
+    -------
+    Figure
+        ``fig``, with the plan at (``emissions_kg`` or ``grid_peak_kw``, ``objective``
+        minus the traded term's cost), which is how the front counts cost.
+        Unchanged when the summary lacks the value.
+    """
+    kpi, term = _TRADE_COST[trade]
+    x = summary.get(kpi)
+    if x is None or summary.get("objective") is None:
+        return fig
+    y = float(summary["objective"]) - float(summary.get(term) or 0.0)
+    fig.add_trace(
+        go.Scatter(
+            x=[x],
+            y=[y],
+            mode="markers",
+            name=label,
+            marker=dict(symbol="star", size=16, color=COLORS["baseline"], line=dict(width=1, color="white")),
+            hovertemplate=f"{label}<br>%{{x:,.1f}}, cost %{{y:,.2f}}<extra></extra>",
+        )
+    )
+    for t in fig.data:
+        if t.name is None:  # the front's line: no legend entry
+            t.showlegend = False
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    return fig

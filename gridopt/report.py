@@ -144,7 +144,26 @@ GRID_KPIS: tuple[KPI, ...] = (
         "Export requested by export_request events but not delivered.",
     ),
 )
-KPI_BY_KEY = {k.key: k for k in KPIS + GRID_KPIS}
+#: The fleet's flexibility left around the plan, within its guaranteed band (the Grid view's envelope section).
+FLEX_KPIS: tuple[KPI, ...] = (
+    KPI(
+        "flexibility_up_kwh",
+        "Flexibility up",
+        "kWh",
+        None,
+        "Energy the fleet could have drawn on top of the plan, step by step, within its guaranteed band "
+        "(per-step headroom summed, not one block that can be called at once).",
+    ),
+    KPI(
+        "flexibility_down_kwh",
+        "Flexibility down",
+        "kWh",
+        None,
+        "Energy the fleet could have drawn less (or fed back) than the plan, step by step, within its guaranteed "
+        "band (per-step headroom summed).",
+    ),
+)
+KPI_BY_KEY = {k.key: k for k in KPIS + GRID_KPIS + FLEX_KPIS}
 #: Extra rows for comparisons.
 COMPARE_EXTRA: tuple[KPI, ...] = (
     KPI("import_kwh", "Grid import", "kWh", None, "Energy imported over the horizon."),

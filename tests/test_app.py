@@ -9,9 +9,11 @@ is per process, keyed on the scenario's content).
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -101,6 +103,7 @@ def check_grid_page(at: AppTest, sc) -> None:
         for k in report.GRID_KPIS
         if summary.get(k.key) is not None and (k.key != "export_request_shortfall_kwh" or len(st_.request_steps))
     ]
+    expected += [k for k in report.FLEX_KPIS if summary.get(k.key) is not None]
     assert [m.label for m in at.metric] == [report.label_with_unit(k) for k in expected]
     for m, k in zip(at.metric, expected, strict=True):
         assert m.value == report.fmt_number(k, report.kpi_value(summary, k.key))
@@ -116,8 +119,8 @@ def check_grid_page(at: AppTest, sc) -> None:
         )
         if present
     ]
-    assert [h.value for h in at.subheader] == ["For the grid", *sections]
-    assert charts(at) == len(sections)
+    assert [h.value for h in at.subheader] == ["For the grid", *sections, "Pareto front"]
+    assert charts(at) == len(sections)  # the front only when asked for
 
 
 def test_changing_the_import_limit_changes_the_kpis_and_runs_compare():
@@ -256,12 +259,24 @@ def test_the_grid_page_shows_the_hand_worked_grid_kpis(tmp_path, monkeypatch):
 
     from gridopt.ui import state
 
-    grid_site(tmp_path / "ready")  # writes ready/scenario.yaml
+    path = grid_site(tmp_path / "ready")  # writes ready/scenario.yaml
     monkeypatch.setattr(state, "SCENARIO_DIR", tmp_path / "ready")
     at = choose(new_app(), "scenario")
     run(at)
     ok(at.switch_page(GRID).run())
+    # the flexibility left within the guaranteed band, step by step, for the plan's fleet power
+    # 0, 10, 10, 0 and uncontrolled charging's 10, 10, 0, 0
+    band = gridopt.grid.flexibility(gridopt.load_scenario(path)).inner
+    lo, hi = band["p_min_kw"].to_numpy(), band["p_max_kw"].to_numpy()
+
+    def flex(p):
+        p = np.array(p, dtype=float)
+        return np.maximum(0, hi - p).sum(), np.maximum(0, p - lo).sum()  # kWh: 1-hour steps
+
+    (up, down), (b_up, b_down) = flex([0, 10, 10, 0]), flex([10, 10, 0, 0])
     cards = {m.label: (m.value, m.delta) for m in at.metric}
+    assert cards.pop("Flexibility up [kWh]") == (f"{up:.1f}", f"{up - b_up:+.1f}" if up != b_up else "0")
+    assert cards.pop("Flexibility down [kWh]") == (f"{down:.1f}", f"{down - b_down:+.1f}" if down != b_down else "0")
     assert cards == {
         "Emissions [kg]": ("3.0", "-3.0"),  # 0.1 x 10 + 0.2 x 10 against 0.5 x 10 + 0.1 x 10
         "Grid peak [kW]": ("60.0", "-10.0"),  # 60 against 70
@@ -295,3 +310,33 @@ def test_the_grid_page_shows_the_run_the_plan_page_shows():
     at.selectbox(key="grid_run").set_value(2).run()  # another run of the session
     ok(at)
     assert at.title[0].value == "Grid: grid-feeder-surplus"
+
+
+def test_the_pareto_front_on_the_grid_page_is_the_hand_worked_one(tmp_path, monkeypatch):
+    """One car needs 20 kWh in 4 hours at up to 10 kW; import 0.1, 0.2, 0.3, 0.4 per kWh, carbon 0.5, 0.1,
+    0.2, 0.4 kg/kWh. Point 0 (no carbon price): hours 0 and 1, cost 3.0, 6 kg. Least emissions: hours 1
+    and 2, 3 kg, cost 5.0. Point 1, capped at 6 - (6 - 3) / 2 = 4.5 kg: moving a kWh from hour 0 to hour 2
+    costs 0.2 and saves 0.3 kg (to hour 3: 0.3 for 0.1 kg), so 5 kWh move: cost 4.0. The run (1 per kg)
+    charges hours 1 and 2: the star at (3 kg, 5.0).
+    """
+    from test_grid_view import grid_site
+
+    from gridopt.ui import state
+
+    grid_site(tmp_path / "ready", rising_price=True)
+    monkeypatch.setattr(state, "SCENARIO_DIR", tmp_path / "ready")
+    at = run(choose(new_app(), "scenario"))
+    ok(at.switch_page(GRID).run())
+    assert "Pareto front" in [h.value for h in at.subheader]
+    assert at.radio(key="pareto_trade").options == ["Cost vs emissions", "Cost vs grid peak"]
+    assert charts(at) == 5  # no events here; and no front before the button
+    at.number_input(key="pareto_points").set_value(3).run()
+    at.button(key="pareto_run").click().run()
+    ok(at)
+    table = at.dataframe[0].value
+    assert table["emissions [kg]"].tolist() == pytest.approx([6.0, 4.5, 3.0], abs=1e-4)
+    assert table["cost"].tolist() == pytest.approx([3.0, 4.0, 5.0], abs=1e-4)
+    assert table["status"].tolist() == ["optimal"] * 3 and not table["dominated"].any()
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    star = next(d for d in spec["data"] if d.get("name") == "This run's plan")
+    assert [*star["x"], *star["y"]] == pytest.approx([3.0, 5.0])

@@ -243,12 +243,19 @@ def test_the_grid_view_shows_what_each_grid_scenario_does_for_the_grid(page):
             page.get_by_role("link", name="Grid", exact=True).click()
             expect(page.locator("h1").first).to_have_text(f"Grid: {name}")
             headings = page.locator('[data-testid="stHeading"] h3')
-            expect(headings).to_have_text(["For the grid", *sections])
+            expect(headings).to_have_text(["For the grid", *sections, "Pareto front"])
             charts = page.locator('[data-testid="stPlotlyChart"]')
             expect(charts).to_have_count(len(sections))
             for chart, legend in zip(charts.all(), legends, strict=True):
                 expect(chart.locator(".legendtext").filter(has_text=legend).first).to_be_visible()
             assert page.locator('[data-testid="stMetric"]').count() >= 3
+            if name == "grid-workplace-carbon":  # the front, on request: cost against emissions, with the run's plan
+                page.get_by_role("button", name="Compute the front").click()
+                expect(charts).to_have_count(len(sections) + 1, timeout=120_000)
+                front = charts.last
+                expect(front.locator(".gtitle")).to_contain_text("Cost against emissions")
+                expect(front.locator(".legendtext").filter(has_text="This run's plan")).to_have_count(1)
+                expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
             expect(page.get_by_text("Traceback")).to_have_count(0)
             page.wait_for_timeout(800)  # let plotly finish its transitions
             page.screenshot(path=str(ARTIFACTS / shot))

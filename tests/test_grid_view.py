@@ -37,11 +37,20 @@ from gridopt import plots, report
 START = "2026-06-15T00:00:00+02:00"
 
 
-def grid_site(folder, *, grid: bool = True):
-    """Write the hand-worked scenario (see the module docstring); ``grid=False``: the same without signals or events."""
+def grid_site(folder, *, grid: bool = True, rising_price: bool = False):
+    """Write the hand-worked scenario (see the module docstring).
+
+    ``grid=False``: the same without signals or events. ``rising_price=True``: import
+    prices 0.1, 0.2, 0.3, 0.4 and no import cap, for a front with a trade-off (worked
+    out in tests/test_app.py).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     idx = pd.date_range(START, periods=4, freq="1h")
     fields = {}
+    if rising_price:
+        fields["timeseries"] = pd.DataFrame(
+            {"time": [t.isoformat() for t in idx], "import_price": [0.1, 0.2, 0.3, 0.4]}
+        )
     if grid:
         pd.DataFrame(
             {
@@ -52,10 +61,9 @@ def grid_site(folder, *, grid: bool = True):
                 "target_kw": [0.0, 10.0, 10.0, 0.0],
             }
         ).to_csv(folder / "grid_signals.csv", index=False)
-        fields = {
-            "grid": {"signals": "grid_signals.csv", "carbon_price_per_kg": 1.0},
-            "events": [{"kind": "import_cap", "start": START, "end": "2026-06-15T01:00:00+02:00", "kw": 5}],
-        }
+        fields["grid"] = {"signals": "grid_signals.csv", "carbon_price_per_kg": 1.0}
+        if not rising_price:
+            fields["events"] = [{"kind": "import_cap", "start": START, "end": "2026-06-15T01:00:00+02:00", "kw": 5}]
     return write_scenario(
         folder,
         vehicles=[car("EV1", final_soc=0.9)],
@@ -220,6 +228,23 @@ def test_grid_kpis_read_and_format_as_worked_out(solved):
     assert report.verdict(k["grid_peak_kw"], report.delta(s, s["baseline"], "grid_peak_kw")) == "better"
     assert report.verdict(k["renewable_surplus_absorbed_kwh"], 5.0) == "better"
     assert report.label_with_unit(k["net_load_std_kw"]) == "Load std [kW]"
+
+
+def test_a_plan_on_the_pareto_front_is_counted_as_the_front_counts_cost(solved):
+    """The front's cost is the objective without the traded term: here total_cost 4.0 (20 kWh at 0.2)
+    + carbon_cost 3.0 (3 kg at 1 per kg) - 3.0; its x is the 3 kg."""
+    import plotly.graph_objects as go
+
+    s = solved[0].summary
+    assert s["objective"] == pytest.approx(7.0) and s["total_cost"] == pytest.approx(4.0)
+    fig = go.Figure(go.Scatter(x=[6.0, 3.0], y=[3.0, 5.0], mode="lines"))
+    plots.mark_plan_on_front(fig, s, "cost:carbon")
+    star = trace(fig, "This run's plan")
+    assert [*star.x, *star.y] == pytest.approx([3.0, 4.0])
+    assert fig.data[0].showlegend is False  # the front's unnamed line
+    plots.mark_plan_on_front(fig, s, "cost:peak", label="peak")
+    assert [*trace(fig, "peak").x, *trace(fig, "peak").y] == pytest.approx([60.0, 7.0])
+    assert len(plots.mark_plan_on_front(go.Figure(), {"objective": 1.0}, "cost:carbon").data) == 0  # no emissions
 
 
 def test_event_labels():

@@ -186,6 +186,96 @@ def _grid_kpis(run: state.Run) -> None:
     st.caption(" ".join(notes))
 
 
+def _flex_kpis(summary: dict) -> None:
+    """Cards for the flexibility the plan leaves, against uncontrolled charging (when the summary has them)."""
+    kpis = [k for k in report.FLEX_KPIS if report.kpi_value(summary, k.key) is not None]
+    if kpis:
+        with st.columns([2, 3])[0]:
+            kpi_cards(summary, kpis, baseline=bool(summary.get("baseline")))
+
+
+#: Label of each Pareto trade.
+TRADES = {"cost:carbon": "Cost vs emissions", "cost:peak": "Cost vs grid peak"}
+
+
+def _front(sc: Scenario, summary: dict, trade: str, points: int) -> tuple:
+    """A Pareto front of ``sc``: (figure, table, note, None), or (None, None, None, message)."""
+    from gridopt.grid.pareto import pareto_figure
+
+    try:
+        front = gridopt.pareto(sc, trade, points, baseline=False)
+    except GridoptError as exc:
+        return None, None, None, str(exc)
+    except Exception as exc:  # never a traceback in the page
+        return None, None, None, state.unexpected("The Pareto front", exc)
+    fig = plots.mark_plan_on_front(pareto_figure(front), summary, trade)
+    cur = f" [{sc.currency}]" if sc.currency else ""
+    kpi_label = {"emissions_kg": "emissions [kg]", "grid_peak_kw": "grid peak [kW]"}[front.kpi]
+    table = front.table[
+        ["point", "cap_applied", front.kpi, "cost", "total_cost", "unmet_energy_kwh", "dominated", "status", "gap"]
+    ].rename(
+        columns={
+            "cap_applied": f"cap [{front.unit}]",
+            front.kpi: kpi_label,
+            "cost": f"cost{cur}",
+            "total_cost": f"total cost{cur}",
+            "unmet_energy_kwh": "unmet [kWh]",
+        }
+    )
+    return fig, table, front.note, None
+
+
+def _pareto(run: state.Run) -> None:
+    """The Pareto front section: computed on request (each point is a solve), kept per run, trade and points."""
+    sc = run.scenario
+    trades = [t for t in TRADES if t != "cost:carbon" or step_inputs(sc).carbon_kg_per_kwh is not None]
+    st.subheader("Pareto front")
+    left, mid, right = st.columns([2, 1, 1], vertical_alignment="bottom")
+    trade = left.radio(
+        "Trade-off",
+        trades,
+        format_func=TRADES.get,
+        horizontal=True,
+        key="pareto_trade",
+        help="Cost against emissions needs a carbon_kg_per_kwh signal; the grid peak is net_load_kw + site import - "
+        "export (the site alone without net_load_kw).",
+    )
+    points = int(mid.number_input("Points", min_value=2, max_value=15, value=5, step=1, key="pareto_points"))
+    clicked = right.button("Compute the front", icon=":material/insights:", key="pareto_run", width="stretch")
+    cache = st.session_state.setdefault("_pareto", {})
+    alive = {r.number for r in state.runs()}
+    for k in [k for k in cache if k[0] not in alive]:
+        del cache[k]
+    key = (run.number, trade, points)
+    if clicked and key not in cache:
+        with st.spinner(
+            f"Solving {points} plans and the least {'emissions' if trade == 'cost:carbon' else 'grid peak'} "
+            f"(each within {sc.solver.time_limit_s:g} s)…",
+            show_time=True,
+        ):
+            cache[key] = _front(sc, run.result.summary, trade, points)
+    cur = f" ({sc.currency})" if sc.currency else ""
+    explain = (
+        "Each point is a checked plan, by epsilon-constraint: point 0 is the cheapest plan with the traded weight at 0, "
+        "the last the cheapest plan at the least emissions (grid peak) any plan reaches with every need served as "
+        "well, and the points between cap the emissions (peak) at levels evenly spaced between. Cost is the total "
+        f"cost plus the scenario's other weighted grid terms{cur}; grey points are dominated. The star is this run's "
+        "plan, counted the same way."
+    )
+    if key not in cache:
+        st.caption(explain + " Each point is a full solve: press **Compute the front**.")
+        return
+    fig, table, note, error = cache[key]
+    if error:
+        st.error(f"**No Pareto front.** {error}", icon=":material/error:")
+        return
+    st.plotly_chart(fig, config=PLOT_CONFIG, key="grid_pareto")
+    if note:
+        st.info(f"Only one point: {note}.", icon=":material/info:")
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(explain + " `gridopt pareto` writes the same front with every point's files.")
+
+
 def render() -> None:
     """Draw the Grid page."""
     state.keep_widget_state()
@@ -213,6 +303,8 @@ def render() -> None:
     for name, fig in figs.items():
         title, caption = SECTIONS[name]
         st.subheader(title)
+        if name == "envelope":
+            _flex_kpis(run.result.summary)
         st.plotly_chart(fig, config=PLOT_CONFIG, key=f"grid_{name}")
         if name == "envelope":
             caption += (
@@ -228,6 +320,8 @@ def render() -> None:
         st.caption(caption)
     if env_error:
         st.warning(f"**No flexibility envelope.** {env_error}", icon=":material/warning:")
+    if len(run.scenario.vehicles):
+        _pareto(run)
     if len(figs) <= 1:
         st.info(
             "This scenario has no grid signals or utility events, so only its flexibility envelope is shown. Add a "
