@@ -128,6 +128,7 @@ class MatrixModel:
     paid_steps: np.ndarray = field(default_factory=_empty)
     col_short: np.ndarray = field(default_factory=_empty)  # short of a soft request, per short_steps [kW]
     short_steps: np.ndarray = field(default_factory=_empty)
+    n_hull_rows: int = 0  # the mode-hull rows (``hull=True``), the last rows of ``A``
 
     @property
     def n_cols(self) -> int:
@@ -448,8 +449,6 @@ def build_matrix(
     rows.add([(e_after[g1], 1.0)], L[g1], np.inf, len(g1))
     gh = np.flatnonzero(high)
     rows.add([(e_after[gh], 1.0), (col_x[gh], hi[gh] - U[gh])], -np.inf, hi[gh], len(gh))
-    if hull and not modes:
-        add_mode_hull_rows(rows, sc, st, pair_t, col_c, col_d, Pc, Pd, col_imp, col_exp, meter)
     # add_site_balance: imp - exp + pv - sum c + sum d = base
     first = rows.n
     rows.add([(col_imp, 1.0), (col_exp, -1.0), (col_pv, 1.0)], base, base, T)
@@ -510,6 +509,9 @@ def build_matrix(
         rows.rows += [np.full(T, first_cap), np.full(T, first_cap)]
         rows.cols += [col_imp, col_exp]
         rows.vals += [c_dt, -cred * c_dt]
+    n_plain = rows.n
+    if hull and not modes:  # last, so that the LP without them is the first n_plain rows
+        add_mode_hull_rows(rows, sc, st, pair_t, col_c, col_d, Pc, Pd, col_imp, col_exp, meter)
     start, index, value, rlb, rub = rows.csr()
     binary = np.concatenate([x_cols, y_cols, col_z]).astype(np.int64)
     return MatrixModel(
@@ -554,4 +556,5 @@ def build_matrix(
         paid_steps=paid_steps,
         col_short=col_short,
         short_steps=short_steps,
+        n_hull_rows=rows.n - n_plain,
     )
