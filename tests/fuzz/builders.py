@@ -68,6 +68,13 @@ NUMERIC_PATHS = (
     ("fleet", "session_defaults", "min_charge_kw"),
     ("fleet", "session_defaults", "charge_efficiency"),
     ("fleet", "max_share_outside_horizon"),
+    ("grid", "carbon_price_per_kg"),
+    ("grid", "peak_weight_per_kw"),
+    ("grid", "valley_fill_weight_per_kw"),
+    ("grid", "tracking_penalty_per_kwh"),
+    ("grid", "renewable_use_bonus_per_kwh"),
+    ("grid", "emissions_cap_kg"),
+    ("grid", "grid_peak_cap_kw"),
 )
 OTHER_PATHS = (
     ("name",),
@@ -92,13 +99,18 @@ OTHER_PATHS = (
     ("end",),
     ("date_format",),
     ("tariff", "demand_charge_period"),
+    ("grid",),
+    ("grid", "signals"),
+    ("grid", "tracking"),
+    ("grid", "carbon_credit_export"),
+    ("events",),
 )
 PATHS = NUMERIC_PATHS + OTHER_PATHS
 #: Column names of the tables gridopt reads.
 TABLE_COLUMNS = (
     "vehicle_id battery_kwh max_charge_kw max_discharge_kw min_soc max_soc initial_soc final_soc charge_efficiency "
     "discharge_efficiency min_charge_kw model departure arrival energy_kwh departure_soc trip_id arrival_soc "
-    "target_soc session_id station_id time import_price export_price base_load_kw pv_kw ghi dni dhi temp_air wind_speed"
+    "target_soc session_id station_id carbon_kg_per_kwh renewable_surplus_kw net_load_kw target_kw time import_price export_price base_load_kw pv_kw ghi dni dhi temp_air wind_speed"
 ).split()
 #: Scalars YAML 1.1 reads as booleans.
 YAML_BOOLS = {"yes", "no", "on", "off", "true", "false", "y", "n", "True", "False", "YES", "No", "ON", "Off"}
@@ -154,7 +166,7 @@ class Base:
     """One of the four small valid scenarios."""
 
     #: "trips" | "sessions" | "mixed" (trips and a visitor's session) | "energy" (ACN-style energy_kwh
-    #: sessions of visitors, no vehicles.csv) | "pv_tou"
+    #: sessions of visitors, no vehicles.csv) | "grid" (trips, grid signals and utility events) | "pv_tou"
     kind: str = "trips"
     vehicles: int = 1
     setup: int = 0  # index into SETUPS
@@ -244,6 +256,41 @@ def build(base: Base) -> Spec:
         )
         cfg["fleet"]["sessions"] = "sessions.csv"
         cfg["fleet"]["session_defaults"] = {"max_charge_kw": 7.4, "min_charge_kw": 1.4, "charge_efficiency": 1.0}
+    if base.kind == "grid":
+        k_max = 4 * 60 // base.series_minutes if base.series_minutes in (15, 60) else 16
+        step_h = base.series_minutes / 60 if base.series_minutes in (15, 60) else 0.25
+        spec.tables["grid_signals.csv"] = Table(
+            ["time", "carbon_kg_per_kwh", "renewable_surplus_kw", "net_load_kw", "target_kw"],
+            [
+                [
+                    at(spec, k * step_h),
+                    _num(0.2 + 0.05 * (k % 4)),
+                    _num(10 * (k % 3)),
+                    _num(500 + 40 * k),
+                    "" if k % 2 else "5",
+                ]
+                for k in range(k_max)
+            ],
+        )
+        cfg["grid"] = {
+            "signals": "grid_signals.csv",
+            "carbon_price_per_kg": 0.05,
+            "peak_weight_per_kw": 0.01,
+            "tracking_penalty_per_kwh": 0.1,
+            "renewable_use_bonus_per_kwh": 0.02,
+        }
+        cfg["events"] = [
+            {"kind": "import_cap", "start": at(spec, 1), "end": at(spec, 2), "kw": 40},
+            {
+                "kind": "export_request",
+                "start": at(spec, 2),
+                "end": at(spec, 3),
+                "kw": 5,
+                "payment_per_kwh": 0.5,
+                "penalty_per_kwh": 2.0,
+            },
+            {"kind": "shift_away", "start": at(spec, 0.5), "end": at(spec, 1.5), "extra_price_per_kwh": 0.3},
+        ]
     if base.kind == "pv_tou":
         step_h = (15 if base.series_minutes < 60 else 60) / 60
         k_max = math.ceil(4 / step_h)
@@ -423,7 +470,14 @@ _NON_ISO = re.compile(r"^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|^[A-Za-z]{3},? |^\d{9,11}
 def _referenced(cfg: dict) -> dict[str, str]:
     """File name -> the YAML field that names it, for the tables the scenario reads."""
     out = {}
-    for path in (("fleet", "vehicles"), ("fleet", "trips"), ("fleet", "sessions"), ("timeseries",), ("pv", "weather")):
+    for path in (
+        ("fleet", "vehicles"),
+        ("fleet", "trips"),
+        ("fleet", "sessions"),
+        ("timeseries",),
+        ("pv", "weather"),
+        ("grid", "signals"),
+    ):
         v = get_path(cfg, path)
         if isinstance(v, str):
             out[v] = ".".join(path)
@@ -448,7 +502,7 @@ def _table_expectations(spec: Spec) -> list[tuple[str, str]]:
             bad = [x for x in cells if _NON_ISO.match(x)]
             if bad:
                 out.append((name, f"time in a non-ISO format: {name} {h} {bad[0]!r}"))
-            if field_name in ("timeseries", "pv.weather") and len(set(cells)) < len(cells):
+            if field_name in ("timeseries", "pv.weather", "grid.signals") and len(set(cells)) < len(cells):
                 out.append((name, f"the same time twice in a time series: {name}"))
     return out
 

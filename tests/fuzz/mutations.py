@@ -666,3 +666,32 @@ class DateFormat:
                             continue
                         if ts is not pd.NaT and ts.tzinfo is not None:
                             r[c] = ts.tz_convert(spec.zone).strftime(self.fmt)
+
+
+@dataclass(frozen=True)
+class EventEdit:
+    """Change one utility event (``events[index]``): a key's value, its window, or a copy of it."""
+
+    index: int
+    key: str
+    value: Any = None
+    phase = "config"
+
+    def apply(self, spec: Spec) -> None:
+        events = spec.config.get("events")
+        if not isinstance(events, list) or not events:
+            return
+        i = self.index % len(events)
+        event = events[i]
+        if not isinstance(event, dict):
+            return
+        if self.key == "duplicate":
+            events.insert(i, dict(event))
+        elif self.key == "drop":
+            del events[i]
+        elif self.key in ("start", "end") and isinstance(self.value, (int, float)) and not isinstance(self.value, bool):
+            event[self.key] = at(spec, float(self.value))  # hours after the scenario's start
+        elif self.key == "delete" and isinstance(self.value, str):
+            event.pop(self.value, None)
+        else:
+            event[self.key] = _value(spec, self.value)

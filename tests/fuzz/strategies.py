@@ -20,6 +20,7 @@ from .mutations import (
     DateFormat,
     DropField,
     DuplicateKey,
+    EventEdit,
     ExtraKey,
     FileBytes,
     Length,
@@ -39,7 +40,7 @@ from .mutations import (
 
 bases = st.builds(
     Base,
-    kind=st.sampled_from(["trips", "sessions", "mixed", "energy", "pv_tou"]),
+    kind=st.sampled_from(["trips", "sessions", "mixed", "energy", "grid", "pv_tou"]),
     vehicles=st.integers(1, 3),
     setup=st.integers(0, len(SETUPS) - 1),
     hour=st.sampled_from([0, 0, 1, 6, 12, 20]),
@@ -158,6 +159,10 @@ SPECIFIC = {
         ["%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S%z", "%Y", "%s", "", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Q"]
     ),
     ("fleet", "max_share_outside_horizon"): st.sampled_from([0, 0.5, 1, 1.5, -0.1]),
+    ("grid", "tracking"): st.sampled_from(["soft", "exact", "Exact", "", "hard"]),
+    ("grid", "signals"): st.sampled_from(["trips.csv", "missing.csv", "grid_signals.csv"]),
+    ("grid", "grid_peak_cap_kw"): st.sampled_from([0, 1, 500, 520, 700, 1e6]),
+    ("grid", "emissions_cap_kg"): st.sampled_from([0, 0.001, 1, 10, 1e6]),
 }
 
 
@@ -210,6 +215,22 @@ config_mutations = st.one_of(
         st.sampled_from(["horizon", "end", "end_naive", "end_utc", "end_wrong_offset"]),
         st.sampled_from(["4", "0.25", "0.1", "-1", "0", "48", "744", "745", "1e6", "4h", "PT4H", "1 day", "2d", "1m"]),
     ),
+    st.builds(
+        EventEdit,
+        st.integers(0, 3),
+        st.sampled_from(["start", "end"]),
+        st.sampled_from([-24.0, -1.0, 0.0, 0.1, 1 / 6, 0.5, 1.0, 3.0, 4.0, 5.0, 100.0]),
+    ),
+    st.builds(
+        EventEdit,
+        st.integers(0, 3),
+        st.sampled_from(["kind", "kw", "payment_per_kwh", "penalty_per_kwh", "extra_price_per_kwh", "hard", "extra"]),
+        st.one_of(
+            generic_values, st.sampled_from(["import_cap", "export_request", "shift_away", "curtail", 0, 25, 1e7])
+        ),
+    ),
+    st.builds(EventEdit, st.integers(0, 3), st.sampled_from(["duplicate", "drop"])),
+    st.builds(EventEdit, st.integers(0, 3), st.just("delete"), st.sampled_from(["kind", "start", "end", "kw"])),
     st.builds(DateFormat, st.sampled_from(["%d/%m/%Y %H:%M", "%Y-%m-%d", "%H:%M", "%s", "", "%d/%m/%Y %H:%M:%S%z"])),
     st.builds(
         ExtraKey,
