@@ -278,6 +278,15 @@ def test_yaml_nested_500_deep_is_refused_not_a_recursion_error(tmp_path, capsys,
     refused(path, ["scenario.yaml", "line 16", "nested too deeply"], capsys)
 
 
+def test_a_character_yaml_may_not_hold_is_named_by_line_column_and_code(tmp_path, capsys):
+    # found by the fuzz suite: PyYAML's ReaderError has no mark, so the message said only
+    # "special characters are not allowed"; a UTF-16 file (no BOM) ends the same way
+    path = scenario(tmp_path / "sc", BASE.replace("name: ", "name: x\x00", 1))
+    refused(path, ["scenario.yaml", "line 1", "column", "U+0000", "UTF-8"], capsys)
+    path.write_bytes(BASE.encode("utf-16-le"))
+    refused(path, ["scenario.yaml", "line 1", "U+0000", "UTF-8"], capsys)
+
+
 # ---------------------------------------------------------------------------
 # 6. a YAML that cannot be read is named as the other files are, by its name
 # ---------------------------------------------------------------------------

@@ -448,6 +448,18 @@ def _read_yaml(path: Path) -> dict:
         raise ScenarioError(f"{where}: cannot read ({exc.strerror or type(exc).__name__})") from None
     try:
         data = yaml.load(text, Loader=_ScenarioLoader)
+    except yaml.reader.ReaderError as exc:  # a character YAML may not hold: no mark, but its position
+        pos = int(getattr(exc, "position", 0) or 0)
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = getattr(exc, "character", "")
+        if isinstance(char, str) and len(char) == 1:
+            char = ord(char)
+        code = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+        raise ScenarioError(
+            f"{where} line {line} column {col}: character {code} is not allowed in YAML "
+            "(is the file saved as UTF-8 text? UTF-16 or binary files are not read)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
