@@ -496,4 +496,42 @@ equivalent_cases = st.builds(
     Case, bases, st.lists(st.one_of(keeps_content, other_spellings), min_size=1, max_size=3).map(tuple)
 )
 
-__all__ = ["bases", "cases", "encoded_cases", "equivalent_cases", "time_cases"]
+#: Several numbers at their edges at once: tiny and huge values in any table cell, numeric YAML
+#: fields from 1e-9 to 1e6 and negative, event powers and prices, single time columns moved.
+numeric_cases = st.builds(
+    Case,
+    bases,
+    st.lists(
+        st.one_of(
+            st.builds(
+                SetCell,
+                st.integers(0, 5),
+                st.integers(0, 5),
+                st.integers(0, 12),
+                st.sampled_from(EDGE_NUMBERS + ["0", "0.0001", "0.9999", "0.1", "3", "7.4", "22", "150", "1e5"]),
+            ),
+            st.builds(
+                SetField,
+                st.sampled_from(NUMERIC_PATHS),
+                st.sampled_from([0, 1e-9, 1e-6, 0.001, 0.1, 0.5, 1, 2, 5, 15, 40, 100, 1000, 1e4, 1e6, -0.5, -5]),
+            ),
+            st.builds(
+                ShiftTimes,
+                st.integers(0, 5),
+                st.integers(0, 3),
+                st.sampled_from([-1.0, -0.25, 0.125, 0.25, 1.0, 2.0, 3.0]),
+                st.integers(-1, 2),
+            ),
+            st.builds(
+                EventEdit,
+                st.integers(0, 3),
+                st.sampled_from(["kw", "payment_per_kwh", "penalty_per_kwh", "extra_price_per_kwh"]),
+                st.sampled_from([0, 0.001, 1, 5, 20, 60, 500, 1e4, -1]),
+            ),
+        ),
+        min_size=2,
+        max_size=6,
+    ).map(tuple),
+)
+
+__all__ = ["bases", "cases", "encoded_cases", "equivalent_cases", "numeric_cases", "time_cases"]

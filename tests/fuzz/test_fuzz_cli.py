@@ -26,12 +26,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from .builders import YAML_NAME, Base, Case, render, show
-from .mutations import Reorder, TableBytes, YamlStyle
+from .mutations import FileBytes, Reorder, SetCell, TableBytes, YamlStyle
 from .oracle import Outcome, Problem, judge, judge_validate, run_cli, same_plan
-from .strategies import bases, cases, encoded_cases, equivalent_cases, time_cases
+from .strategies import bases, cases, encoded_cases, equivalent_cases, numeric_cases, time_cases
 
 #: Examples of the secondary properties, as a share of the profile's count.
 _SECONDARY = max(10, min(settings.default.max_examples // 4, 1000))
@@ -116,6 +116,8 @@ def test_mutated_scenarios_keep_the_contract(case: Case):
 
 @given(encoded_cases)
 @settings(max_examples=_SECONDARY)
+# fuzz finding F1: a NUL in the YAML (UTF-16 without BOM) was refused without line or cause
+@example(Case(Base(kind="trips", vehicles=1), (FileBytes(0, "utf16le", 0),)))
 def test_encodings_and_damaged_files(case: Case):
     """BOMs, UTF-16, latin-1, CR/CRLF, gzip (whole, truncated, corrupt), empty and binary files."""
     check_case(case, "encodings")
@@ -126,6 +128,18 @@ def test_encodings_and_damaged_files(case: Case):
 def test_time_zones_starts_and_formats(case: Case):
     """Zones (links, machine-dependent ones), DST days, start offsets, horizons, steps, time formats."""
     check_case(case, "time")
+
+
+@given(numeric_cases)
+@settings(max_examples=_SECONDARY)
+# fuzz findings F2 and F3: discharge_efficiency 1e-9 on a V2G car gave exit 70, charge_efficiency 1e-9 a
+# traceback (vehicles.csv is table 1 of the trips base; column 9 is discharge_efficiency, 8 charge_efficiency)
+@example(Case(Base(kind="trips", vehicles=1, v2g=True), (SetCell(1, 0, 9, "1e-9"),)))
+@example(Case(Base(kind="trips", vehicles=1), (SetCell(1, 0, 8, "1e-9"),)))
+def test_numeric_edge_values(case: Case):
+    """2-6 numbers at their edges at once (1e-9 efficiencies, 1e12 powers, SoC past 1, tiny limits):
+    refused, or a plan that passes the physics check; never exit 70 or a traceback."""
+    check_case(case, "numeric")
 
 
 #: Mutations after which the files say exactly what they said: the plan must be the same.
