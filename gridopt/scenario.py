@@ -163,6 +163,10 @@ SESSION_MAX_ENERGY_KWH = MAX_BATTERY_KWH
 SESSION_MAX_POWER_KW = MAX_POWER_KW
 #: Charging efficiency of a visitor when neither the session nor ``fleet.session_defaults`` gives one [-].
 SESSION_DEFAULT_EFFICIENCY = 0.95
+#: Lowest one-way efficiency accepted [-]. Real charger-plus-battery efficiencies are 0.8-0.98; a value
+#: far below is a typo (a percentage read as a fraction, 0.09 for 0.9), and near 0 it multiplies the
+#: solver's tolerances by 1/efficiency (1e-9 turned a 1e-6 kW discharge into a 1,000 kWh SoC error).
+MIN_EFFICIENCY = 0.5
 
 
 class SessionDefaults(_Strict):
@@ -177,7 +181,7 @@ class SessionDefaults(_Strict):
     min_charge_kw: Annotated[Number, Field(ge=0, le=SESSION_MAX_POWER_KW)] = Field(
         0.0, description="lowest power when charging at all [kW]"
     )
-    charge_efficiency: Annotated[Number, Field(gt=0, le=1)] = Field(
+    charge_efficiency: Annotated[Number, Field(ge=MIN_EFFICIENCY, le=1)] = Field(
         SESSION_DEFAULT_EFFICIENCY, description="energy into the battery per kWh drawn [-]"
     )
 
@@ -567,8 +571,15 @@ def validate_vehicles(raw: pd.DataFrame, where: str) -> pd.DataFrame:
         lambda i: f"min_soc {df.at[i, 'min_soc']} is above max_soc {df.at[i, 'max_soc']}",
     )
     for col in ("charge_efficiency", "discharge_efficiency"):
-        bad = (df[col] <= 0) | (df[col] > 1)
-        _require(raw, bad, where, lambda i, c=col: f"'{c}' = {df.at[i, c]} must be in (0, 1]")
+        bad = (df[col] < MIN_EFFICIENCY) | (df[col] > 1)
+        _require(
+            raw,
+            bad,
+            where,
+            lambda i, c=col: (
+                f"'{c}' = {df.at[i, c]} must be in [{MIN_EFFICIENCY}, 1] (a fraction: 0.95, not 95 or 0.095)"
+            ),
+        )
     _require(
         raw,
         df["min_charge_kw"] > df["max_charge_kw"],

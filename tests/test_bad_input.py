@@ -332,18 +332,29 @@ CASES = [
     ),
     pytest.param(
         sc(vehicles=[car(charge_efficiency=0)]),
-        ["vehicles.csv", "line 2", "charge_efficiency", ("(0, 1]", "0..1")],
+        ["vehicles.csv", "line 2", "charge_efficiency", ("[0.5, 1]", "0..1")],
         id="veh-charge-efficiency-zero",
     ),
     pytest.param(
         sc(vehicles=[car(charge_efficiency=1.05)]),
-        ["vehicles.csv", "line 2", "charge_efficiency", ("(0, 1]", "0..1")],
+        ["vehicles.csv", "line 2", "charge_efficiency", ("[0.5, 1]", "0..1")],
         id="veh-charge-efficiency-above-1",
     ),
     pytest.param(
         sc(vehicles=[car(discharge_efficiency=0)]),
-        ["vehicles.csv", "line 2", "discharge_efficiency", ("(0, 1]", "0..1")],
+        ["vehicles.csv", "line 2", "discharge_efficiency", ("[0.5, 1]", "0..1")],
         id="veh-discharge-efficiency-zero",
+    ),
+    pytest.param(
+        # fuzz finding F2: at 1e-9 a solver-tolerance discharge became a 1,000 kWh SoC error (exit 70)
+        sc(vehicles=[car(discharge_efficiency=1e-9, max_discharge_kw=5)]),
+        ["vehicles.csv", "line 2", "discharge_efficiency", "[0.5, 1]"],
+        id="veh-discharge-efficiency-tiny",
+    ),
+    pytest.param(
+        sc(vehicles=[car(charge_efficiency=0.09)]),
+        ["vehicles.csv", "line 2", "charge_efficiency", "[0.5, 1]", "fraction"],
+        id="veh-charge-efficiency-percent-typo",
     ),
     pytest.param(
         sc(vehicles=[car(max_soc=0.9, final_soc=0.95)]),

@@ -103,7 +103,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ScenarioError
+from ..errors import GridoptError, ScenarioError
 from ..fleet import FleetPlan, build_fleet_plan
 from ..scenario import Scenario
 from .boxes import Boxes, build_boxes
@@ -239,8 +239,13 @@ def aggregate(sc: Scenario, method: str = "box") -> Aggregation:
     e_lo = np.maximum(cumulative(p_lo * dt), out_e_lo)
     e_hi = np.minimum(cumulative(p_hi * dt), out_e_hi)
     e_lo[0] = e_hi[0] = 0.0
-    if (e_lo > e_hi + 1e-6).any():  # pragma: no cover - the outer band contains the inner one by construction
-        raise AssertionError("inner energy band outside the outer band")
+    tol = 1e-6 * max(1.0, float(np.abs(out_e_lo).max(initial=0.0)), float(np.abs(out_e_hi).max(initial=0.0)))
+    if (e_lo > e_hi + tol).any():  # the outer band contains the inner one by construction: rounding only
+        k = int(np.argmax(e_lo > e_hi + tol))
+        raise GridoptError(
+            f"flexibility: the inner energy band ({e_lo[k]:.6g} kWh) leaves the outer one ({e_hi[k]:.6g} kWh) at "
+            f"{sc.grid.index[k].isoformat()}; this is a bug in gridopt, please report it"
+        )
     p_lo, p_hi, e_lo, e_hi = consistent_bands(p_lo, p_hi, e_lo, np.maximum(e_hi, e_lo), dt)
     return Aggregation(
         plan=plan,

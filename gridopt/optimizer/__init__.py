@@ -113,9 +113,16 @@ def flexibility_seconds(steps: int, cells: int) -> float:
 
 def _flexibility_band(sc: Scenario) -> pd.DataFrame:
     """The fleet's guaranteed power band (``p_min_kw``, ``p_max_kw`` per step) for the flexibility KPIs."""
+    import warnings
+
+    from ..errors import GridoptError, GridoptWarning
     from ..grid.envelope import flexibility as envelope
 
-    return envelope(sc).inner
+    try:
+        return envelope(sc).inner
+    except GridoptError as exc:  # a KPI must not cost the plan: the KPIs are null and the summary says why
+        warnings.warn(f"flexibility KPIs not computed: {exc}", GridoptWarning, stacklevel=2)
+        return None
 
 
 def check_time_limit(time_limit_s: float) -> float:
