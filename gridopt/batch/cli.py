@@ -7,6 +7,7 @@ line); a bad *case* is a row of the results, not an error.
 from __future__ import annotations
 
 import argparse
+import sys
 
 DESCRIPTION = """\
 Run a parameter sweep on Dask: every case of SWEEP.yaml (a base scenario and the
@@ -45,14 +46,22 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ScenarioError(f"--workers must be at least 1 (got {args.workers})")
-    sweep(
-        args.sweep,
-        args.out,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        quiet=args.quiet,
-        plot=args.plot,
-        retry_failed=args.retry_failed,
-        command=INVOCATION.get(),
-    )
+    try:
+        sweep(
+            args.sweep,
+            args.out,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            quiet=args.quiet,
+            plot=args.plot,
+            retry_failed=args.retry_failed,
+            command=INVOCATION.get(),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"error: interrupted; the finished cases are in {args.out}/results.parquet and the journal: "
+            "run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
     return 0
