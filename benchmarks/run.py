@@ -204,6 +204,11 @@ def write_report(results: list[dict], replan: dict | None, info: dict, path_md: 
             f"Re-planning a 50-charger site (full-day horizon, 15-min steps): median {replan['median_s']:.3f} s, "
             f"max {replan['max_s']:.3f} s per re-solve over {replan['repeats']} re-solves (in one process, after a warm-up).",
         ]
+    lines += [
+        "",
+        "The hard negative-price family (issue 10): `benchmarks/hard_results.md` (`python benchmarks/hard.py`);",
+        "100,000 vehicles as 1,000 sites of 100 on Dask: `benchmarks/region_results.json` (`python benchmarks/region.py`).",
+    ]
     text = "\n".join(lines) + "\n"
     path_md.write_text(text)
     return text

@@ -149,3 +149,15 @@ def test_a_warm_resolve_after_a_long_solve_gets_its_own_time_limit(tmp_path):
     h.changeColsBounds(len(cols), cols, np.zeros(len(cols)), 0.6 * lp.col_ub[cols])
     run_until(h, 0.5 * first)
     assert h.getModelStatus().name == "kOptimal"  # before: kTimeLimit after 0 iterations
+
+
+def test_only_well_scaled_lps_go_unscaled(tmp_path):
+    """Realistic coefficients span about 1e3 and go unscaled; a 1e-9 efficiency (2.5e8 in a SoC row) does not:
+    unscaled, HiGHS called a plan optimal whose SoC was 15 kWh off the replay, with an invalid bound."""
+    from gridopt.optimizer.fast import well_scaled
+
+    sc = gridopt.load_scenario(write_hard_day(tmp_path, 20, "meter"))
+    lp = build_matrix(sc, build_fleet_plan(sc), modes=False, hull=True)
+    assert well_scaled(lp)
+    lp.a_value[0] = 2.5e8
+    assert not well_scaled(lp)

@@ -107,6 +107,21 @@ def _pass(h: highspy.Highs, mm: MatrixModel, integral: bool, n_rows: int | None 
     h.passModel(lp)
 
 
+#: Largest ratio of the matrix's largest to smallest coefficient that HiGHS solves without scaling.
+UNSCALED_MAX_RATIO = 1e6
+
+
+def well_scaled(mm: MatrixModel) -> bool:
+    """Whether ``mm``'s coefficients span at most :data:`UNSCALED_MAX_RATIO` (then the LP goes unscaled).
+
+    Realistic models span about 1e3 (efficiencies times ``dt_h``, 1, ``1/P``), and HiGHS's scaling only
+    slowed them down; but a ``discharge_efficiency`` of 1e-9 puts ``dt_h/eta_d = 2.5e8`` in a SoC row,
+    and unscaled HiGHS then called a plan optimal whose SoC was 15 kWh off (and its bound invalid).
+    """
+    a = np.abs(mm.a_value[mm.a_value != 0])
+    return not len(a) or float(a.max()) <= UNSCALED_MAX_RATIO * float(a.min())
+
+
 def _inf(a: np.ndarray) -> np.ndarray:
     return np.where(a == np.inf, highspy.kHighsInf, np.where(a == -np.inf, -highspy.kHighsInf, a))
 
@@ -329,7 +344,9 @@ def solve_fast(
     if best is not None and left() <= 0.01:
         return out_of_time(math.nan, "time limit before the LP")
     h = _highs()
-    h.setOptionValue("simplex_scale_strategy", 0)
+    unscaled = well_scaled(lp)
+    if unscaled:
+        h.setOptionValue("simplex_scale_strategy", 0)
     _pass(h, lp, integral=False, n_rows=lp.n_rows - lp.n_hull_rows)
     _run(h, left())
     # the mode-hull rows only where they cut: if this LP charges and discharges a vehicle in one step
@@ -379,7 +396,8 @@ def solve_fast(
         if objective is not None:
             objective(lp)
         h = _highs()
-        h.setOptionValue("simplex_scale_strategy", 0)
+        if unscaled:
+            h.setOptionValue("simplex_scale_strategy", 0)
         _pass(h, lp, integral=True)
         h.setOptionValue("mip_rel_gap", target / 4 / (1.0 + target / 4))
         h.setOptionValue("mip_abs_gap", target / 4)
