@@ -107,6 +107,18 @@ def _locked(out: Path):
         os.close(fd)
 
 
+def _require_scale() -> None:
+    """The ``scale`` extra's packages a sweep needs, or one line saying how to install them."""
+    import importlib.util
+
+    missing = [m for m in ("distributed", "pyarrow", "scipy", "tqdm") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ScenarioError(
+            f"gridopt sweep needs {', '.join(missing)}: install the extra with pip install -e '.[scale]' "
+            "(or pip install 'gridopt[scale]')"
+        )
+
+
 def _dashboard_ok() -> bool:
     try:
         import bokeh  # noqa: F401
@@ -117,10 +129,8 @@ def _dashboard_ok() -> bool:
 
 def _client(scheduler: str | None, workers: int | None):
     """A Dask client and the cluster it owns (None with a scheduler address)."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ScenarioError("gridopt sweep runs on Dask: install the extra with pip install 'gridopt[scale]'") from None
+    from distributed import Client, LocalCluster
+
     if scheduler:
         try:
             client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
@@ -250,6 +260,7 @@ def sweep(
     OutputError
         ``DIR`` cannot be written, holds other files, or another sweep writes there.
     """
+    _require_scale()
     sw = spec if isinstance(spec, Sweep) else load_sweep(spec)
     cases = expand(sw)
     out = Path(out).absolute()
