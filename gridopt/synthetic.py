@@ -18,6 +18,27 @@ import pandas as pd
 import yaml
 
 
+def _vehicles(battery_kwh: np.ndarray, max_charge_kw: np.ndarray, min_charge_kw: np.ndarray, v2g: np.ndarray):
+    """The vehicles table of a synthetic fleet: ids ``EV00000`` …, SoC 0.15..0.95, efficiencies 0.93.
+
+    Arrays of shape ``(n,)``: battery [kWh], charger powers [kW], and whether each vehicle discharges
+    (V2G at its charging power).
+    """
+    return pd.DataFrame(
+        {
+            "vehicle_id": [f"EV{i:05d}" for i in range(len(battery_kwh))],
+            "battery_kwh": battery_kwh,
+            "max_charge_kw": max_charge_kw,
+            "max_discharge_kw": np.where(v2g, max_charge_kw, 0.0),
+            "min_soc": 0.15,
+            "max_soc": 0.95,
+            "charge_efficiency": 0.93,
+            "discharge_efficiency": 0.93,
+            "min_charge_kw": min_charge_kw,
+        }
+    )
+
+
 def write_synthetic_fleet(
     folder: str | Path,
     n_vehicles: int,
@@ -54,19 +75,7 @@ def write_synthetic_fleet(
     max_c = np.where(three_phase, 11.0, 7.4)
     min_c = np.where(three_phase, 4.1, 1.4)
     v2g = rng.random(n) < v2g_share
-    vehicles = pd.DataFrame(
-        {
-            "vehicle_id": [f"EV{i:05d}" for i in range(n)],
-            "battery_kwh": battery,
-            "max_charge_kw": max_c,
-            "max_discharge_kw": np.where(v2g, max_c, 0.0),
-            "min_soc": 0.15,
-            "max_soc": 0.95,
-            "charge_efficiency": 0.93,
-            "discharge_efficiency": 0.93,
-            "min_charge_kw": min_c,
-        }
-    )
+    vehicles = _vehicles(battery, max_c, min_c, v2g)
     work = rng.random(n) < 0.55
     arr_h = np.where(work, rng.normal(8.5, 1.0, n), rng.normal(18.5, 1.2, n)).clip(5, 22.5)
     dwell_h = np.where(work, rng.normal(8.0, 1.5, n), rng.normal(13.0, 2.0, n)).clip(1.0, 16)
@@ -185,19 +194,7 @@ def write_hard_day(
     min_c = np.where(fast, 4.2, 1.4) if variant != "minpower" else max_c / 2
     v2g = rng.random(n) < 0.4
     battery = rng.choice([40.0, 58.0, 64.0, 77.0, 100.0], size=n)
-    vehicles = pd.DataFrame(
-        {
-            "vehicle_id": [f"EV{i:05d}" for i in range(n)],
-            "battery_kwh": battery,
-            "max_charge_kw": max_c,
-            "max_discharge_kw": np.where(v2g, max_c, 0.0),
-            "min_soc": 0.15,
-            "max_soc": 0.95,
-            "charge_efficiency": 0.93,
-            "discharge_efficiency": 0.93,
-            "min_charge_kw": min_c,
-        }
-    )
+    vehicles = _vehicles(battery, max_c, min_c, v2g)
     work = rng.random(n) < 0.6
     arr_h = np.where(work, rng.normal(8.5, 1.0, n), rng.normal(17.5, 1.5, n)).clip(5, 22.5)
     dwell_h = np.where(work, rng.normal(8.5, 1.5, n), rng.normal(12.0, 2.0, n)).clip(1.0, 16)
