@@ -445,9 +445,30 @@ def test_sessions_of_a_vehicle_need_not_be_consecutive_rows(tmp_path):
     """Sessions listed A, B, A: each vehicle keeps its own sessions. A: two visits of 10 kWh need each
     in hours 0 and 2 (price 0.1 and 0.3); B: 10 kWh in hour 1 (0.2). Cost 1.0 + 2.0 + 3.0 = 6.0."""
     sessions = [
-        {"vehicle_id": "A", "arrival": at(0), "departure": at(1), "arrival_soc": 0.2, "target_soc": 0.4, "session_id": "a1"},
-        {"vehicle_id": "B", "arrival": at(1), "departure": at(2), "arrival_soc": 0.2, "target_soc": 0.4, "session_id": "b1"},
-        {"vehicle_id": "A", "arrival": at(2), "departure": at(3), "arrival_soc": 0.2, "target_soc": 0.4, "session_id": "a2"},
+        {
+            "vehicle_id": "A",
+            "arrival": at(0),
+            "departure": at(1),
+            "arrival_soc": 0.2,
+            "target_soc": 0.4,
+            "session_id": "a1",
+        },
+        {
+            "vehicle_id": "B",
+            "arrival": at(1),
+            "departure": at(2),
+            "arrival_soc": 0.2,
+            "target_soc": 0.4,
+            "session_id": "b1",
+        },
+        {
+            "vehicle_id": "A",
+            "arrival": at(2),
+            "departure": at(3),
+            "arrival_soc": 0.2,
+            "target_soc": 0.4,
+            "session_id": "a2",
+        },
     ]
     _, res = run(
         tmp_path,
