@@ -140,14 +140,17 @@ class TableEdit:
         fname, t = found
         ncol = len(t.header)
         c = self.index % ncol if ncol else 0
+        # rows shorter than the column (the blank lines of "blank_lines", a "short_row") keep their cells
         if self.how == "drop_column" and ncol:
             del t.header[c]
             for r in t.rows:
-                del r[c]
+                if c < len(r):
+                    del r[c]
         elif self.how == "duplicate_column" and ncol:
             t.header.append(t.header[c] if not self.name else self.name.replace("{}", t.header[c]))
             for r in t.rows:
-                r.append(r[c])
+                if c < len(r):
+                    r.append(r[c])
         elif self.how == "rename_column" and ncol:
             t.header[c] = self.name.replace("{}", t.header[c])
         elif self.how == "add_column":

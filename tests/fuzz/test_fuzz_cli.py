@@ -29,7 +29,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 
 from .builders import YAML_NAME, Base, Case, render, show
-from .mutations import FileBytes, Reorder, SetCell, TableBytes, YamlStyle
+from .mutations import FileBytes, Reorder, SetCell, TableBytes, TableEdit, YamlStyle
 from .oracle import Outcome, Problem, judge, judge_validate, run_cli, same_plan
 from .strategies import bases, cases, encoded_cases, equivalent_cases, numeric_cases, time_cases
 
@@ -109,6 +109,16 @@ def test_unmutated_bases_plan(base: Base):
 
 
 @given(cases)
+# the suite's own bug found by the 10,000-example run: a column edit after blank lines indexed the empty rows
+@example(
+    Case(
+        Base(kind="trips", vehicles=1),
+        (TableEdit(1, "blank_lines", 0, "{}"), TableEdit(1, "duplicate_column", 0, "{}")),
+    )
+)
+@example(
+    Case(Base(kind="trips", vehicles=1), (TableEdit(0, "blank_lines", 0, "{}"), TableEdit(0, "drop_column", 0, "{}")))
+)
 def test_mutated_scenarios_keep_the_contract(case: Case):
     """The main property: 0-3 mutations of any kind."""
     check_case(case, "mutated")
