@@ -12,6 +12,7 @@ import argparse
 import math
 import sys
 import time
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,22 @@ from pathlib import Path
 WRITE_S_PER_ROW = 5e-6
 #: Fixed part of writing the results [s].
 WRITE_FIXED_S = 0.05
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control or line-breaking character escaped (``\\x1e``, ``\\u2028``).
+
+    Messages quote what users wrote (an id, an event kind); a record separator or a line separator in
+    it would split the one ``error:`` line a script reads into several.
+    """
+    out = []
+    for ch in text:
+        if ch == "\t" or not (unicodedata.category(ch).startswith(("C", "Z")) and ch != " "):
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
 
 
 def _fmt_money(x: float, currency: str | None = None) -> str:
@@ -307,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             return sweep_cli.run(args)
         sc = load_scenario(args.scenario)
         for w in sc.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            print(f"warning: {one_line(w)}", file=sys.stderr)
         if args.command == "validate":
             from .fleet import build_fleet_plan
             from .optimizer.diagnose import site_conflicts
@@ -342,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_summary(res, args.out)
         return 0
     except GridoptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)

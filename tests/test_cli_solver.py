@@ -638,3 +638,28 @@ def test_terminal_summary_without_a_currency_names_none(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
     assert not re.search(r"\b(EUR|USD|GBP)\b", text)
+
+
+# ---------------------------------------------------------------------------
+# one error line, whatever characters the user's text holds
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\x1e", "\u2028", "\x85", "\x0b"])
+def test_an_error_quoting_a_line_breaking_character_stays_one_line(tmp_path, capsys, char):
+    """Found by the 10,000-example fuzz run: an event kind 'V\u00ae\\x1e' was quoted verbatim, and a record
+    separator (like U+2028, NEL, VT) splits the line for str.splitlines and for readers of stderr."""
+    from conftest import write_scenario
+
+    path = write_scenario(tmp_path / "sc", vehicles=[gridopt_car()])
+    escaped = f"\\u{ord(char):04x}"  # a YAML double-quoted escape: the loaded text holds the character
+    event = f'events:\n  - {{kind: "V{escaped}", start: "{at(1)}", end: "{at(2)}", kw: 5}}\n'
+    path.write_text(path.read_text() + event)  # pydantic quotes an unknown event kind verbatim
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and char not in err, repr(err)
+    assert f"\\x{ord(char):02x}" in err or f"\\u{ord(char):04x}" in err, repr(err)
+
+
+def gridopt_car():
+    return car()

@@ -291,7 +291,9 @@ def judge_validate(run: Outcome, val: Outcome) -> list[Problem]:
 
 
 #: Summary figures an equivalent input must reproduce, and the relative tolerance (the MIP gap).
-_SAME = ("total_cost", "energy_delivered_kwh", "unmet_energy_kwh", "v2g_energy_kwh", "peak_import_kw")
+#: Only the optimum is unique: energies, V2G and the peak may differ between alternative optima (found by
+#: the 10,000-example run: rows in another order gave a peak of 14.89 kW instead of 15.0 at the same cost).
+_SAME = ("objective",)
 
 
 def same_plan(a: dict, b: dict, stderr_a: str, stderr_b: str, rel_tol: float = 2e-4) -> list[Problem]:
@@ -303,7 +305,8 @@ def same_plan(a: dict, b: dict, stderr_a: str, stderr_b: str, rel_tol: float = 2
             if x != y:
                 out.append(Problem(f"equivalent input gave another plan: {key}", f"{x!r} vs {y!r}"))
             continue
-        if abs(x - y) > 1e-6 + rel_tol * max(abs(x), abs(y)):
+        gap = max(rel_tol, *(g for g in (a.get("mip_gap"), b.get("mip_gap")) if g is not None))
+        if abs(x - y) > 1e-6 + 2 * gap * max(abs(x), abs(y), 1.0):
             out.append(Problem(f"equivalent input gave another plan: {key}", f"{x!r} vs {y!r}"))
     wa = [line for line in stderr_lines(stderr_a) if line.startswith("warning: ")]
     wb = [line for line in stderr_lines(stderr_b) if line.startswith("warning: ")]

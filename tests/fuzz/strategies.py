@@ -492,7 +492,7 @@ other_spellings = st.one_of(
         DateFormat, st.sampled_from(["%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S%z", "%Y-%m-%d %H:%M", "%m/%d/%Y %I:%M %p"])
     ),
 )
-#: Each kind of rewriting at most once: the same byte rewriting twice is another input (a second BOM is
+#: Each kind of rewriting at most once: the same rewriting twice is another input (a second BOM is
 #: refused on purpose, gzip twice is not a CSV, two sets of document markers make two YAML documents).
 equivalent_cases = st.builds(
     Case,
@@ -501,7 +501,10 @@ equivalent_cases = st.builds(
         st.one_of(keeps_content, other_spellings),
         min_size=1,
         max_size=3,
-        unique_by=lambda m: (type(m).__name__, getattr(m, "how", None)),
+        # byte rewritings once per case whatever their kind (gzip then BOM on one file is not UTF-8 text)
+        unique_by=lambda m: (
+            type(m).__name__ if type(m).__name__.endswith("Bytes") else (type(m).__name__, getattr(m, "how", None))
+        ),
     ).map(tuple),
 )
 
