@@ -50,9 +50,19 @@ def extract(m: pyo.ConcreteModel, data: ModelData) -> tuple[pd.DataFrame, pd.Dat
     charge = np.zeros((V, T))
     discharge = np.zeros((V, T))
     soc = np.full((V, T), np.nan)
+    dt = data.dt_h
+    eta_c = data.vehicle_arrays["charge_efficiency"]
+    running: dict[int, float] = {}  # slim segment -> SoC so far (pairs come in time order)
     for v, t in data.plugged_pairs:
         charge[v, t] = _val(m.charge_kw[v, t])
-        soc[v, t] = _val(m.soc_kwh[data.seg_of[(v, t)], t + 1])
+        j = data.seg_of[(v, t)]
+        if j in data.slim_segments:  # SoC per step: the running sum the slim form summed
+            start = int(plan.segments.at[j, "start"])
+            before = running.get(j, _val(m.soc_kwh[j, start]))
+            running[j] = before + float(eta_c[v]) * dt * charge[v, t]
+            soc[v, t] = running[j]
+        else:
+            soc[v, t] = _val(m.soc_kwh[j, t + 1])
     for v, t in data.discharge_pairs:
         discharge[v, t] = _val(m.discharge_kw[v, t])
     reqs = plan.requirements

@@ -53,7 +53,7 @@ from ..fleet import FleetPlan
 from ..scenario import Scenario, SolverOptions, step_inputs
 from .greedy import greedy_plan
 from .highs import highs_version, new_highs, run_until
-from .matrix import MatrixModel, build_matrix, one_meter_steps, request_meter_steps
+from .matrix import MatrixModel, build_matrix, one_meter_steps, request_meter_steps, soc_after
 from .solve import SolveReport, Status, relative_gap
 
 #: A power below this is zero when reading the LP's plan [kW].
@@ -527,5 +527,5 @@ def plan_arrays(sc: Scenario, plan: FleetPlan, mm: MatrixModel, values: np.ndarr
     charge[mm.pair_v, mm.pair_t] = values[mm.col_c]
     hd = mm.col_d >= 0
     discharge[mm.pair_v[hd], mm.pair_t[hd]] = values[mm.col_d[hd]]
-    soc[mm.pair_v, mm.pair_t] = values[mm.col_e_after]
+    soc[mm.pair_v, mm.pair_t] = soc_after(mm, values)
     return charge, discharge, soc, values[mm.col_pv], values[mm.col_u], values[mm.col_e_req]

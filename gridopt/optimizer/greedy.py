@@ -410,9 +410,9 @@ def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) ->
     x[mm.col_c] = c
     hd = mm.col_d >= 0
     x[mm.col_d[hd]] = d[hd]
-    x[mm.col_e_after] = e_after
-    lens = plan.segments["end"].to_numpy(np.int64) - plan.segments["start"].to_numpy(np.int64)
-    x[mm.col_e[_excl_cumsum(lens + 1)]] = e_start
+    has_e = mm.col_e_after >= 0  # -1 inside a slim segment (no SoC column there)
+    x[mm.col_e_after[has_e]] = e_after[has_e]
+    x[mm.col_e_start] = e_start
     x[mm.col_u] = u
     # site: PV used unless nothing pays for it, the net imported or exported
     if sc.pv_curtailable:

@@ -76,6 +76,62 @@ def request_meter_steps(sc: Scenario, steps) -> np.ndarray:
     return np.setdiff1d(one_meter_steps(sc, steps), np.flatnonzero(value > cost))
 
 
+def slim_segments(sc: Scenario, plan: FleetPlan) -> np.ndarray:
+    """Segments (bool per segment of ``plan.segments``) whose SoC needs no column per step.
+
+    A segment of a vehicle without V2G (``max_discharge_kw == 0``) only charges:
+    its SoC never falls, ``e[j,k] <= e[j,k+1]``. Then the bounds ``lo_j <= e[j,k]
+    <= hi_j`` at every boundary hold exactly when they hold at the segment's
+    start and end, and the per-step equalities
+    ``e[j,t+1] = e[j,t] + eta_c c[v,t] dt`` can be summed into one::
+
+        e[j,end_j] = e[j,start_j] + eta_c dt sum_{start_j <= t < end_j} c[v,t]
+
+    with ``e`` kept (and bounded) at the two ends only: the same feasible set
+    of powers, shortfalls and end SoC, so the same optimum (adacharge's form of
+    the charging problem). The SoC after each step is the running sum again
+    (:func:`soc_after`). Excluded: segments above ``max_soc`` at the start
+    (``high_guard``: their rule needs the SoC after each charging step),
+    segments of fewer than 2 steps (nothing to save), and any segment with a
+    requirement other than at its end.
+    """
+    segs = plan.segments
+    veh = sc.vehicles.loc[plan.vehicle_ids]
+    s_veh = segs["vehicle"].to_numpy(np.int64)
+    charge_only = veh["max_discharge_kw"].to_numpy(float)[s_veh] <= 0
+    lens = segs["end"].to_numpy(np.int64) - segs["start"].to_numpy(np.int64)
+    out = charge_only & ~segs["high_guard"].to_numpy(bool) & (lens >= 2)
+    reqs = plan.requirements
+    if len(reqs):
+        r_seg = reqs["segment"].to_numpy(np.int64)
+        inside = reqs["boundary"].to_numpy(np.int64) != segs["end"].to_numpy(np.int64)[r_seg]
+        out[r_seg[inside]] = False
+    return out
+
+
+def soc_after(mm: MatrixModel, values: np.ndarray) -> np.ndarray:
+    """SoC at the end of each plugged-in step (per pair) [kWh] from a plan ``values`` in ``mm``'s layout.
+
+    The SoC column where there is one; inside a slim segment the start SoC
+    plus the running sum of ``eta_c dt c`` (the equalities the slim form
+    summed, :func:`slim_segments`).
+    """
+    out = np.empty(len(mm.col_c))
+    has = mm.col_e_after >= 0
+    out[has] = values[mm.col_e_after[has]]
+    slim = ~has
+    if slim.any():
+        seg = mm.pair_seg[slim]
+        gained = mm.gain_pair[slim] * values[mm.col_c[slim]]
+        run = np.cumsum(gained)
+        # the running sum restarts at each segment (pairs of a segment are consecutive)
+        first = np.r_[True, seg[1:] != seg[:-1]]
+        before = (run - gained)[first]
+        run = run - np.repeat(before, np.diff(np.r_[np.flatnonzero(first), len(seg)]))
+        out[slim] = values[mm.col_e_start[seg]] + run
+    return out
+
+
 @dataclass
 class MatrixModel:
     """A mixed-integer program ``min cost @ x`` s.t. ``row_lb <= A x <= row_ub``, ``col_lb <= x <= col_ub``.
@@ -101,7 +157,7 @@ class MatrixModel:
     col_d: np.ndarray  # per pair, -1 without V2G
     col_x: np.ndarray  # per pair, -1 without a charging-mode binary
     col_y: np.ndarray  # per pair, -1 without a separate discharging-mode binary
-    col_e_after: np.ndarray  # per pair: SoC at the end of the step
+    col_e_after: np.ndarray  # per pair: SoC at the end of the step (-1 inside a slim segment: see soc_after)
     col_e_req: np.ndarray  # per requirement: SoC at the requirement
     col_u: np.ndarray
     col_imp: np.ndarray
@@ -129,6 +185,11 @@ class MatrixModel:
     col_short: np.ndarray = field(default_factory=_empty)  # short of a soft request, per short_steps [kW]
     short_steps: np.ndarray = field(default_factory=_empty)
     n_hull_rows: int = 0  # the mode-hull rows (``hull=True``), the last rows of ``A``
+    # slim segments (``slim=True``, :func:`slim_segments`): SoC columns at their two ends only
+    col_e_start: np.ndarray = field(default_factory=_empty)  # per segment: SoC at its start boundary
+    slim_seg: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per segment
+    pair_seg: np.ndarray = field(default_factory=_empty)  # per pair: its segment
+    gain_pair: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per pair: eta_c * dt_h [kWh/kW]
 
     @property
     def n_cols(self) -> int:
@@ -225,6 +286,7 @@ def build_matrix(
     request_meters: bool = False,
     hull: bool = False,
     keep_meters: np.ndarray | None = None,
+    slim: bool = True,
 ) -> MatrixModel:
     """The MILP of ``sc`` as matrices (same equations as :func:`gridopt.optimizer.model.build_model`).
 
@@ -245,6 +307,11 @@ def build_matrix(
     power in one step (nor import and export at full power at once) to burn
     energy at negative prices. The MILP's big-M rows imply these rows, so
     ``modes=True`` ignores ``hull``.
+
+    With ``slim=True`` (the default) the charge-only segments of
+    :func:`slim_segments` carry one energy sum instead of a SoC column and an
+    equality per step (an equivalent program, see there); ``slim=False`` is the
+    step-by-step form of ``model.py``.
     """
     T = sc.grid.n_steps
     dt = sc.grid.dt_h
@@ -272,8 +339,10 @@ def build_matrix(
     pair_seg = np.repeat(np.arange(S), lens)
     pair_t = s_start[pair_seg] + (np.arange(nP) - np.repeat(_excl_cumsum(lens), lens))
     pair_v = s_veh[pair_seg]
-    boff = _excl_cumsum(lens + 1)
-    nK = int((lens + 1).sum())
+    slim_seg = slim_segments(sc, plan) if slim else np.zeros(S, bool)
+    n_e = np.where(slim_seg, 2, lens + 1)  # SoC columns per segment
+    boff = _excl_cumsum(n_e)
+    nK = int(n_e.sum())
 
     Pc, Pd, pmin = pc_v[pair_v], pd_v[pair_v], pmin_v[pair_v]
     high = segs["high_guard"].to_numpy(bool)[pair_seg] & (Pc > 0)
@@ -368,7 +437,7 @@ def build_matrix(
     cost = np.zeros(n)
     ub[col_c] = Pc
     ub[d_cols] = Pd[has_d]
-    seg_of_k = np.repeat(np.arange(S), lens + 1)
+    seg_of_k = np.repeat(np.arange(S), n_e)
     lb[col_e] = s_lo[seg_of_k]
     ub[col_e] = s_hi[seg_of_k]
     known = link < 0
@@ -410,21 +479,41 @@ def build_matrix(
     cost[col_paid] = -st.export_payment_per_kwh[paid_steps] * dt
     cost[col_short] = st.export_penalty_per_kwh[short_steps] * dt
 
-    e_before = col_e[boff[pair_seg] + (pair_t - s_start[pair_seg])]
+    slim_pair = slim_seg[pair_seg]
+    full = np.flatnonzero(~slim_pair)
+    e_before = col_e[boff[pair_seg] + np.where(slim_pair, 0, pair_t - s_start[pair_seg])]
     e_after = e_before + 1
+    e_after[slim_pair] = -1  # inside a slim segment only the end has a SoC column
+    is_last = pair_t == s_end[pair_seg] - 1
+    e_after[slim_pair & is_last] = col_e[boff[pair_seg] + 1][slim_pair & is_last]
+    gain = etac_v[pair_v] * dt
     rows = _Rows()
     # add_vehicle_soc_constraints: e[t+1] - e[t] - eta_c dt c + dt/eta_d d = 0
     first_dyn = rows.n
-    rows.add([(e_after, 1.0), (e_before, -1.0), (col_c, -etac_v[pair_v] * dt)], 0.0, 0.0, nP)
-    dp = np.flatnonzero(has_d)
+    rows.add([(e_after[full], 1.0), (e_before[full], -1.0), (col_c[full], -gain[full])], 0.0, 0.0, len(full))
+    dp = np.flatnonzero(has_d)  # V2G pairs: never in a slim segment
+    row_of_pair = np.full(nP, -1, np.int64)
+    row_of_pair[full] = first_dyn + np.arange(len(full))
     # (discharge terms of the same rows)
-    rows.rows.append(first_dyn + dp.astype(np.int64))
+    rows.rows.append(row_of_pair[dp])
     rows.cols.append(col_d[dp])
     rows.vals.append(dt / etad_v[pair_v[dp]])
+    # add_vehicle_soc_constraints, slim segments: e[j,end] - e[j,start] - sum_t eta_c dt c[v,t] = 0
+    sj = np.flatnonzero(slim_seg)
+    first_sum = rows.n
+    rows.add([(col_e[boff[sj] + 1], 1.0), (col_e[boff[sj]], -1.0)], 0.0, 0.0, len(sj))
+    sum_row = np.full(S, -1, np.int64)
+    sum_row[sj] = first_sum + np.arange(len(sj))
+    sp = np.flatnonzero(slim_pair)
+    rows.rows.append(sum_row[pair_seg[sp]])
+    rows.cols.append(col_c[sp])
+    rows.vals.append(-gain[sp])
     # trip links: e[j,start] - e[j_r,k_r] - u[r] = -E[r]
     lj = np.flatnonzero(~known)
     lr = link[lj]
-    col_e_req = col_e[boff[r_seg] + (r_k - s_start[r_seg])] if R else np.zeros(0, np.int64)
+    # a requirement is at its segment's end (slim_segments makes sure of that for slim ones)
+    r_off = np.where(slim_seg[r_seg], 1, r_k - s_start[r_seg]) if R else np.zeros(0, np.int64)
+    col_e_req = col_e[boff[r_seg] + r_off] if R else np.zeros(0, np.int64)
     rows.add([(col_e[boff[lj]], 1.0), (col_e_req[lr], -1.0), (col_u[lr], -1.0)], -r_E[lr], -r_E[lr], len(lj))
     # add_requirement_constraints: e + u >= required
     rows.add([(col_e_req, 1.0), (col_u, 1.0)], r_req, np.inf, R)
@@ -557,4 +646,8 @@ def build_matrix(
         col_short=col_short,
         short_steps=short_steps,
         n_hull_rows=rows.n - n_plain,
+        col_e_start=col_e[boff],
+        slim_seg=slim_seg,
+        pair_seg=pair_seg,
+        gain_pair=gain,
     )

@@ -36,6 +36,7 @@ import pyomo.environ as pyo
 
 from ..fleet import FleetPlan, build_fleet_plan
 from ..scenario import Scenario, StepInputs, step_inputs
+from .matrix import slim_segments
 
 
 @dataclass
@@ -54,14 +55,19 @@ class ModelData:
     seg_of: dict = field(default_factory=dict)  # (v, t) -> segment j
     vehicle_arrays: dict = field(default_factory=dict)  # column -> ndarray over v
     steps: StepInputs | None = None  # effective per-step grid inputs
+    slim_segments: frozenset = frozenset()  # segments j with one energy sum (see add_vehicle_soc_constraints)
 
     @property
     def n_binaries(self) -> int:
         return len(self.charge_mode_pairs) + len(self.discharge_mode_pairs) + len(self.meter_steps)
 
 
-def model_data(sc: Scenario, plan: FleetPlan | None = None) -> ModelData:
-    """Index sets of the model for ``sc``: which variables and binaries exist."""
+def model_data(sc: Scenario, plan: FleetPlan | None = None, slim: bool = False) -> ModelData:
+    """Index sets of the model for ``sc``: which variables and binaries exist.
+
+    With ``slim=True`` the segments of :func:`gridopt.optimizer.matrix.slim_segments`
+    have SoC variables at their start and end boundaries only.
+    """
     plan = plan or build_fleet_plan(sc)
     veh = sc.vehicles.loc[plan.vehicle_ids]
     pmax_d = veh["max_discharge_kw"].to_numpy()
@@ -77,7 +83,12 @@ def model_data(sc: Scenario, plan: FleetPlan | None = None) -> ModelData:
     dpairs = [p for p in pairs if pmax_d[p[0]] > 0]
     xpairs = [p for p in pairs if pmax_c[p[0]] > 0 and (pmin_c[p[0]] > 0 or pmax_d[p[0]] > 0 or high_guard[p])]
     ypairs = [p for p in dpairs if pmin_c[p[0]] > 0 and pmax_c[p[0]] > 0]
-    bounds = [(j, k) for j, s in enumerate(plan.segments.itertuples()) for k in range(s.start, s.end + 1)]
+    slim_j = frozenset(int(j) for j in np.flatnonzero(slim_segments(sc, plan))) if slim else frozenset()
+    bounds = [
+        (j, k)
+        for j, s in enumerate(plan.segments.itertuples())
+        for k in ((s.start, s.end) if j in slim_j else range(s.start, s.end + 1))
+    ]
     steps = step_inputs(sc)
     meter = [int(t) for t in one_meter_steps(sc, steps)]
     return ModelData(
@@ -93,6 +104,7 @@ def model_data(sc: Scenario, plan: FleetPlan | None = None) -> ModelData:
         seg_of=seg_of,
         vehicle_arrays={c: veh[c].to_numpy(dtype=float) for c in _VEHICLE_NUMERIC},
         steps=steps,
+        slim_segments=slim_j,
     )
 
 
@@ -180,6 +192,9 @@ def add_vehicle_soc_constraints(m: pyo.ConcreteModel, data: ModelData) -> None:
     ``e[j,start_j] = s0_j`` for a known start (first segment, session arrival);
     ``e[j,start_j] = e[j_r,k_r] + u[r] - energy_kwh[r]`` for a segment that
     starts when the trip of requirement ``r`` returns.
+    A slim segment (``data.slim_segments``: charge-only, its SoC never falls, so
+    bounds at its two ends bound every boundary) has one sum instead:
+    ``e[j,end_j] = e[j,start_j] + sum_t eta_c * c[v,t] * dt``.
     """
     dt = data.dt_h
     segs = data.plan.segments
@@ -189,12 +204,23 @@ def add_vehicle_soc_constraints(m: pyo.ConcreteModel, data: ModelData) -> None:
 
     def dyn(m, v, t):
         j = data.seg_of[(v, t)]
+        if j in data.slim_segments:
+            return pyo.Constraint.Skip
         expr = m.soc_kwh[j, t] + eta_c[v] * dt * m.charge_kw[v, t]
         if (v, t) in m.PD:
             expr = expr - dt / eta_d[v] * m.discharge_kw[v, t]
         return m.soc_kwh[j, t + 1] == expr
 
     m.soc_dynamics = pyo.Constraint(m.P, rule=dyn)
+    slim = sorted(data.slim_segments)
+
+    def energy_sum(m, j):
+        s = segs.iloc[j]
+        v, start, end = int(s["vehicle"]), int(s["start"]), int(s["end"])
+        gained = sum(eta_c[v] * dt * m.charge_kw[v, t] for t in range(start, end))
+        return m.soc_kwh[j, end] == m.soc_kwh[j, start] + gained
+
+    m.soc_energy_sum = pyo.Constraint(slim, rule=energy_sum)
 
     for j, s in enumerate(segs.itertuples()):
         if s.link_req < 0:
@@ -586,15 +612,18 @@ ELASTIC_EARLY_WEIGHT = 1e-3
 
 
 def build_model(
-    sc: Scenario, plan: FleetPlan | None = None, *, elastic: bool = False
+    sc: Scenario, plan: FleetPlan | None = None, *, elastic: bool = False, slim: bool = False
 ) -> tuple[pyo.ConcreteModel, ModelData]:
     """The Pyomo model of ``sc`` and the index data to read it back.
+
+    With ``slim=True`` charge-only segments carry one energy sum instead of a
+    SoC per step (:func:`add_vehicle_soc_constraints`; an equivalent program).
 
     With ``elastic=True`` the objective is the total slack of the grid limits,
     hard export requests, exact tracking and the caps (used by
     :func:`gridopt.optimizer.diagnose.explain_infeasible_site`).
     """
-    data = model_data(sc, plan)
+    data = model_data(sc, plan, slim=slim)
     m = pyo.ConcreteModel(name=sc.name)
     add_vehicle_variables(m, data)
     add_vehicle_soc_constraints(m, data)
