@@ -17,7 +17,7 @@ from gridopt.cli import main
 
 START = pd.Timestamp("2026-06-15T00:00:00+02:00")
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?[+-]\d\d:\d\d$")
-SCHEDULE_COLUMNS = ["time", "vehicle_id", "plugged_in", "charge_kw", "discharge_kw", "soc_kwh"]
+SCHEDULE_COLUMNS = ["time", "vehicle_id", "plugged_in", "charge_kw", "discharge_kw", "soc_kwh", "soc_pct"]
 SITE_COLUMNS = [
     "time",
     "grid_import_kw",
@@ -115,7 +115,7 @@ def one_error_line(err: str) -> str:
 
 
 def check_outputs(out: Path, n_vehicles: int, n_steps: int) -> dict:
-    assert sorted(p.name for p in out.iterdir()) == ["schedule.csv", "site.csv", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["schedule.csv", "setpoints.csv", "site.csv", "summary.json", "vehicles.csv"]
 
     sched = read_csv_text(out / "schedule.csv")
     assert list(sched.columns) == SCHEDULE_COLUMNS

@@ -1,4 +1,4 @@
-"""Write a plan's files: schedule.csv, site.csv, summary.json.
+"""Write a plan's files: schedule.csv, site.csv, summary.json, vehicles.csv, setpoints.csv.
 
 **All or nothing.** The files are written, and flushed to disk, into a fresh
 folder beside ``DIR`` (``.DIR.new-<id>``) that then takes ``DIR``'s place in one
@@ -64,7 +64,7 @@ SITE_COLUMNS = [
     "export_price",
 ]
 #: The files gridopt writes into ``DIR``; a folder holding anything else is not replaced.
-RESULT_FILES = ("schedule.csv", "site.csv", "summary.json")
+RESULT_FILES = ("schedule.csv", "site.csv", "summary.json", "vehicles.csv", "setpoints.csv")
 #: How long a writer waits for another one writing into the same ``DIR`` [s].
 LOCK_WAIT_S = 30.0
 #: First characters that make a spreadsheet read a cell as a formula.
@@ -89,17 +89,25 @@ def _iso(s: pd.Series) -> pd.Series:
     return pd.Series(text[codes], index=s.index)
 
 
-def schedule_csv(schedule: pd.DataFrame) -> str:
-    """The schedule as CSV text (times ISO 8601 with offset; soc empty while away; station_id if any)."""
+def schedule_csv(schedule: pd.DataFrame, battery_kwh: pd.Series | None = None) -> str:
+    """The schedule as CSV text (times ISO 8601 with offset; soc empty while away; station_id if any).
+
+    With ``battery_kwh`` (per vehicle id [kWh]) a ``soc_pct`` column (SoC in % of
+    the battery) follows ``soc_kwh``.
+    """
     columns = list(SCHEDULE_COLUMNS)
     if "station_id" in schedule:  # only scenarios whose sessions name stations
         columns.insert(columns.index("vehicle_id") + 1, "station_id")
+    if "charger_id" in schedule:  # only scenarios with site.chargers
+        columns.insert(columns.index("vehicle_id") + 1, "charger_id")
     out = schedule[columns].copy()
+    if battery_kwh is not None:
+        out["soc_pct"] = 100.0 * out["soc_kwh"] / out["vehicle_id"].map(battery_kwh).astype(float) + 0.0
     for col in ("charge_kw", "discharge_kw", "soc_kwh"):
         out[col] = out[col] + 0.0  # no "-0" in the file
     out["time"] = _iso(out["time"])
     out["plugged_in"] = out["plugged_in"].astype(int)
-    for col in ("vehicle_id", "station_id"):
+    for col in ("vehicle_id", "station_id", "charger_id"):
         if col in out:
             out[col] = out[col].map(spreadsheet_safe)
     return out.to_csv(index=False, float_format="%.6g", na_rep="")
@@ -110,6 +118,45 @@ def site_csv(site: pd.DataFrame) -> str:
     out = out.rename(columns={out.columns[0]: "time"})[SITE_COLUMNS]
     out["time"] = _iso(out["time"])
     return out.to_csv(index=False, float_format="%.6g")
+
+
+# --- operator files: vehicles.csv (ready-by report) and setpoints.csv (gridopt.export) ---------------
+
+
+def _times_csv(df: pd.DataFrame, times: tuple[str, ...], ids: tuple[str, ...]) -> str:
+    out = df.copy()
+    for col in times:
+        out[col] = out[col].map(lambda t: "" if pd.isna(t) else pd.Timestamp(t).isoformat())
+    for col in ids:
+        out[col] = out[col].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+        out[col] = out[col].map(spreadsheet_safe)
+    for col in out.columns:
+        if out[col].dtype.kind == "f":
+            out[col] = out[col] + 0.0
+    return out.to_csv(index=False, float_format="%.6g", na_rep="")
+
+
+def vehicles_csv(table: pd.DataFrame) -> str:
+    """The ready-by report (:func:`gridopt.export.setpoints.ready_by_report`) as CSV text."""
+    times = ("departure", "ready_by", "first_charge_start", "last_charge_end")
+    return _times_csv(table, times, ("vehicle_id", "kind", "event_id", "charger_id"))
+
+
+def setpoints_csv(table: pd.DataFrame) -> str:
+    """The setpoints (:func:`gridopt.export.setpoints.setpoints_table`) as CSV text."""
+    return _times_csv(table, ("start", "end"), ("charger_id", "vehicle_id"))
+
+
+def operator_files(result) -> dict[str, str]:
+    """``vehicles.csv`` and ``setpoints.csv`` of a result with a scenario (see :mod:`gridopt.export`)."""
+    from ..export.setpoints import charger_of_rows, ready_by_report, setpoints_table
+
+    sc, schedule = result.scenario, result.schedule
+    assignment = getattr(result, "charger_assignment", None)
+    setpoints, _ = setpoints_table(sc, schedule, assignment)
+    ids, _ = charger_of_rows(schedule, assignment)
+    report = ready_by_report(sc, schedule, result.unmet, ids)
+    return {"vehicles.csv": vehicles_csv(report), "setpoints.csv": setpoints_csv(setpoints)}
 
 
 def _json_default(o):
@@ -163,11 +210,14 @@ def write_results(result, out_dir: str | os.PathLike) -> list[Path]:
         Nothing could be written (exit code 73), ``DIR`` holds other files, or
         another writer held ``DIR`` for :data:`LOCK_WAIT_S`; ``DIR`` is as it was.
     """
+    sc = getattr(result, "scenario", None)  # results built by hand in tests may have none
     files = {
-        "schedule.csv": schedule_csv(result.schedule),
+        "schedule.csv": schedule_csv(result.schedule, None if sc is None else sc.vehicles["battery_kwh"]),
         "site.csv": site_csv(result.site),
         "summary.json": summary_json(result.summary),
     }
+    if sc is not None:
+        files.update(operator_files(result))
     shown = str(out_dir)
     out = Path(os.path.realpath(out_dir)) if Path(out_dir).is_symlink() else Path(os.path.abspath(out_dir))
     try:

@@ -14,6 +14,7 @@ import pandas as pd
 from .. import analysis
 from ..check import check_schedule
 from ..errors import ScenarioError, SolverError
+from ..export.setpoints import operator_summary
 from ..fingerprint import scenario_fingerprint
 from ..fleet import build_fleet_plan
 from ..provenance import now_iso, python_version, run_provenance
@@ -317,6 +318,7 @@ def optimize(
         summary["grid_peak_reduction_kw"] = summary["savings"]["grid_peak_reduction_kw"]
         summary["reference_full"] = refs["max_soc"]
         summary["savings_vs_reference_full"] = analysis.savings(k, refs["max_soc"])
+    summary["operator"] = operator_summary(sc, schedule, b_sched)  # charging blocks, setpoints' assumptions
     summary["provenance"] = run_provenance(
         scenario_fingerprint(sc), started_at, now_iso(), solver=summary["solver"]
     )  # versions, scenario content hash, command line or API call, machine, start and end (UTC)
