@@ -303,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     from .batch import cli as sweep_cli
 
     sweep_cli.add_parser(sub)
+    from .export import cli as export_cli
+
+    export_cli.add_parser(sub)
     args = parser.parse_args(argv)
     from .provenance import INVOCATION, command_line
 
@@ -322,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             return simulate_cli.run(args)
         if args.command == "sweep":
             return sweep_cli.run(args)
+        if args.command == "export-ocpp":
+            return export_cli.run(args)
         sc = load_scenario(args.scenario)
         for w in sc.warnings:
             print(f"warning: {one_line(w)}", file=sys.stderr)

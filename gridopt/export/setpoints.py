@@ -112,8 +112,10 @@ def charger_electrics(sc, charger_ids) -> tuple[np.ndarray, np.ndarray, str]:
     """Phases and phase-to-neutral voltage [V] of each charger id, and where they came from.
 
     From the scenario's chargers table (``sc.chargers``, columns ``charger_id`` and
-    ``phases``, optional ``voltage_v``) where it exists and names the charger;
-    else :data:`DEFAULT_PHASES` and :data:`DEFAULT_VOLTAGE_V`.
+    ``phases``, optional ``voltage_v``: across the charger's terminals, line to line
+    for a three-phase charger, so divided by sqrt(3) here) where it exists and names
+    the charger; else :data:`DEFAULT_PHASES` and :data:`DEFAULT_VOLTAGE_V`. The
+    voltage returned is the one per phase that ``I = P / (phases * voltage_v)`` uses.
 
     Returns
     -------
@@ -133,9 +135,10 @@ def charger_electrics(sc, charger_ids) -> tuple[np.ndarray, np.ndarray, str]:
     ok = np.isfinite(given)
     sub = np.flatnonzero(known)
     phases[sub[ok]] = given[ok].astype(np.int64)
-    if "voltage_v" in t:
+    if "voltage_v" in t:  # chargers.csv: across the terminals, line to line for three-phase chargers
         v = pd.Series(ids[known]).map(t["voltage_v"]).to_numpy(dtype=float)
-        okv = np.isfinite(v)
+        v = np.where(phases[sub] == 3, v / np.sqrt(3.0), v)
+        okv = np.isfinite(v) & (v > 0)
         volts[sub[okv]] = v[okv]
     n_given = int(ok.sum())
     return phases, volts, ("chargers" if n_given == len(ids) else "chargers+default" if n_given else "default")
