@@ -386,6 +386,8 @@ def check_schedule(
     )
     if site_limits:
         _check_grid_rules(sc, imp, exp, out, tol)
+        if sc.chargers is not None:  # chargers and the circuit tree (site.chargers, site.circuit)
+            check_chargers(sc, schedule, c, d, reported_plug, out)
     msgs = out.messages
     total = sum(out.counts.values())
     if msgs and raise_on_violation:
@@ -394,3 +396,156 @@ def check_schedule(
             f"the plan breaks physical limits (this is a bug in gridopt, please report it): {head}", msgs
         )
     return msgs
+
+
+# --- chargers and the circuit tree ------------------------------------------------------------
+
+#: Tolerance on currents [A].
+AMP_TOL = 1e-3
+_LN_DEG = {"A": 0.0, "B": -120.0, "C": 120.0}
+
+
+def _unit_currents(phase: str, volts: float) -> dict:
+    """Line currents {line: phasor} of a charger per kW at unity power factor [A/kW].
+
+    One line to neutral: ``1000/V`` in phase with that line's voltage. Line to line (``XY``):
+    the current of ``V_X - V_Y`` leaves by line X and returns by line Y. Three-phase:
+    ``1000 / (sqrt(3) V_LL)`` per line.
+    """
+    u = {ln: np.exp(1j * np.deg2rad(a)) for ln, a in _LN_DEG.items()}
+    if phase == "ABC":
+        return {ln: 1000.0 / (math.sqrt(3.0) * volts) * u[ln] for ln in u}
+    if len(phase) == 1:
+        return {phase: 1000.0 / volts * u[phase]}
+    direction = (u[phase[0]] - u[phase[1]]) / abs(u[phase[0]] - u[phase[1]])
+    return {phase[0]: 1000.0 / volts * direction, phase[1]: -1000.0 / volts * direction}
+
+
+def check_chargers(sc: Scenario, schedule: pd.DataFrame, c: np.ndarray, d: np.ndarray, plug: np.ndarray, out) -> None:
+    """Chargers: one vehicle per charger at a time, its power within the charger's, a vehicle
+    changes chargers only when it plugs in or at a ``site.reassign_at`` time, named stations kept;
+    circuit: every node's net power within ``limit_kw`` and every line current (the exact
+    magnitude of the phasor sum, with delta-wye transformers) within ``limit_a``.
+    """
+    idx = sc.grid.index
+    V, T = c.shape
+    vids = list(sc.vehicles.index)
+    st = lambda t: idx[t].isoformat()  # noqa: E731
+    if "charger_id" not in schedule:
+        out.add("charger", "the scenario has chargers, but the schedule has no charger_id column")
+        return
+    ch = sc.chargers.set_index("charger_id")
+    held = schedule["charger_id"].to_numpy(dtype=object).reshape(V, T)
+    has = np.array([[isinstance(k, str) for k in row] for row in held], dtype=bool).reshape(V, T)
+    held = np.where(has, held, None)  # no charger: None (the column may hold NaN)
+    unknown = has & ~np.isin(held.astype(str), ch.index.to_numpy(dtype=str))
+    out.mask("charger", unknown, lambda v, t: f"{vids[v]} at {st(t)}: charger {held[v, t]!r} is not in chargers.csv")
+    out.mask(
+        "charger", has & ~plug, lambda v, t: f"{vids[v]} at {st(t)}: holds charger {held[v, t]!r} while not plugged in"
+    )
+    busy = (c > ABS_TOL) | (d > ABS_TOL)
+    out.mask("charger", busy & ~has, lambda v, t: f"{vids[v]} at {st(t)}: charges or discharges without a charger")
+    ok = has & ~unknown
+    max_kw = np.full((V, T), np.inf)
+    min_kw = np.zeros((V, T))
+    v2g = np.ones((V, T), bool)
+    for v in range(V):
+        for t in np.flatnonzero(ok[v]):
+            row = ch.loc[held[v, t]]
+            max_kw[v, t], min_kw[v, t], v2g[v, t] = float(row["max_kw"]), float(row["min_kw"]), bool(row["v2g"])
+    out.mask(
+        "charger",
+        c > max_kw + ABS_TOL,
+        lambda v, t: f"{vids[v]} at {st(t)}: charges {c[v, t]:.4f} kW, above its charger's max_kw {max_kw[v, t]:g}",
+    )
+    out.mask(
+        "charger",
+        d > np.where(v2g, max_kw, 0.0) + ABS_TOL,
+        lambda v, t: (
+            f"{vids[v]} at {st(t)}: discharges {d[v, t]:.4f} kW on charger {held[v, t]!r} (v2g {v2g[v, t]}, max_kw {max_kw[v, t]:g})"
+        ),
+    )
+    out.mask(
+        "charger",
+        (c > ABS_TOL) & (c < min_kw - ABS_TOL),
+        lambda v, t: f"{vids[v]} at {st(t)}: charges {c[v, t]:.4f} kW, below its charger's min_kw {min_kw[v, t]:g}",
+    )
+    # one vehicle per charger and step
+    for t in range(T):
+        ks = [k for k in held[:, t] if isinstance(k, str)]
+        if len(ks) != len(set(ks)):
+            dup = sorted({k for k in ks if ks.count(k) > 1})
+            out.add("charger", f"{st(t)}: charger {dup[0]!r} holds {ks.count(dup[0])} vehicles at once")
+    # changes only at plug-in or at a reassign time
+    clock = set(sc.reassign_at)
+    may = np.array([(ts.hour, ts.minute) in clock for ts in idx], dtype=bool)
+    for v in range(V):
+        for t in range(1, T):
+            if plug[v, t] and plug[v, t - 1] and held[v, t] != held[v, t - 1] and not may[t]:
+                out.add(
+                    "charger",
+                    f"{vids[v]} at {st(t)}: moves from charger {held[v, t - 1]!r} to {held[v, t]!r} while plugged in",
+                )
+    # sessions that name their station keep it
+    ses = sc.sessions
+    if "station_id" in ses and len(ses):
+        ts = _ns(idx)
+        te = ts + int(sc.grid.step_minutes * 60e9)
+        pos = {vid: i for i, vid in enumerate(vids)}
+        for a, b, vid, sid in zip(
+            _ns(ses["arrival"]), _ns(ses["departure"]), ses["vehicle_id"], ses["station_id"], strict=True
+        ):
+            if not isinstance(sid, str) or not sid or vid not in pos:
+                continue
+            v = pos[vid]
+            for t in np.flatnonzero((a <= ts) & (b >= te)):
+                if held[v, t] != sid:
+                    out.add("charger", f"{vid} at {st(t)}: holds {held[v, t]!r}, but its session names station {sid!r}")
+    if sc.circuit is not None:
+        _check_circuit(sc, held, c - d, out)
+
+
+def _check_circuit(sc: Scenario, held: np.ndarray, net: np.ndarray, out) -> None:
+    idx = sc.grid.index
+    V, T = net.shape
+    ch = sc.chargers.set_index("charger_id")
+    circ = sc.circuit.set_index("node_id")
+    power = {k: np.zeros(T) for k in ch.index}
+    for v in range(V):
+        for t in range(T):
+            if isinstance(held[v, t], str) and held[v, t] in power:
+                power[held[v, t]][t] += net[v, t]
+    lines = ("A", "B", "C")
+    kw = {n: np.zeros(T) for n in circ.index}
+    amps = {n: np.zeros((3, T), complex) for n in circ.index}
+    for k, p in power.items():
+        node = ch.at[k, "node"]
+        phase, volts = ch.at[k, "phase"], float(ch.at[k, "voltage_v"])
+        cur = None
+        if phase and not math.isnan(volts):
+            unit = _unit_currents(phase, volts)
+            cur = np.array([unit.get(ln, 0.0) * p for ln in lines], dtype=complex)
+        while node:
+            ratio = float(circ.at[node, "delta_wye_ratio"])
+            if cur is not None and not math.isnan(ratio):
+                cur = np.array([cur[0] - cur[2], cur[1] - cur[0], cur[2] - cur[1]]) / ratio
+            kw[node] += p
+            if cur is not None:
+                amps[node] += cur
+            node = circ.at[node, "parent"]
+    for node in circ.index:
+        lim_kw, lim_a = float(circ.at[node, "limit_kw"]), float(circ.at[node, "limit_a"])
+        if not math.isnan(lim_kw):
+            bad = np.abs(kw[node]) > lim_kw + ABS_TOL + REL_TOL * lim_kw
+            for t in np.flatnonzero(bad)[:MAX_MESSAGES]:
+                out.add(
+                    "circuit", f"node {node!r} at {idx[t].isoformat()}: {kw[node][t]:.4f} kW beyond limit_kw {lim_kw:g}"
+                )
+        if not math.isnan(lim_a):
+            mag = np.abs(amps[node])
+            bad = mag > lim_a + AMP_TOL + REL_TOL * lim_a
+            for i, t in zip(*np.nonzero(bad), strict=True):
+                out.add(
+                    "circuit",
+                    f"node {node!r} line {lines[i]} at {idx[t].isoformat()}: {mag[i, t]:.4f} A above limit_a {lim_a:g}",
+                )

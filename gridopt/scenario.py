@@ -84,6 +84,13 @@ class SiteConfig(_Strict):
     pv_curtailable: StrictBool = Field(
         True, description="PV can be curtailed; if false all PV must be used or exported"
     )
+    chargers: str | None = Field(None, description="chargers.csv (gridopt.chargers); none: one per vehicle")
+    circuit: str | list[dict[str, Union[str, Number, None]]] | None = Field(
+        None, description="circuit tree: a CSV file or a list of nodes (gridopt.chargers)"
+    )
+    reassign_at: list[str] | None = Field(
+        None, description="daily clock times ('HH:MM') at which vehicles may move to another charger"
+    )
 
 
 class PVConfig(_Strict):
@@ -1244,6 +1251,11 @@ class Scenario:
         The utility events as read (``kind``, ``start``, ``end`` as tz-aware
         Timestamps, ``first_step``, ``end_step``, and the event's own fields), for
         display; their effect is in ``series``' grid columns.
+    chargers, circuit : DataFrame or None
+        The site's chargers and circuit tree (:mod:`gridopt.chargers`); None without
+        ``site.chargers`` / ``site.circuit``.
+    reassign_at : tuple of (int, int)
+        Daily clock times at which a vehicle may move to another charger (``site.reassign_at``).
 
     With a ``grid:`` block, ``events`` or limit columns, ``series`` also has the
     columns of :data:`GRID_SERIES_COLUMNS` that apply (``import_price`` then
@@ -1273,6 +1285,10 @@ class Scenario:
     demand_charge_stated_per_kw: float | None = None
     grid_terms: GridTerms = GridTerms()
     events: tuple = ()
+    # chargers and the circuit tree (gridopt.chargers); None: a charger per vehicle, no circuit
+    chargers: pd.DataFrame | None = field(default=None, compare=False)
+    circuit: pd.DataFrame | None = field(default=None, compare=False)
+    reassign_at: tuple = ()  # daily (hour, minute) at which vehicles may change chargers
 
     @property
     def timezone(self) -> str:

@@ -666,6 +666,16 @@ def scenario_from_dict(
         cfg.fleet.max_share_outside_horizon,
     )
 
+    from ..chargers import load_site_chargers
+
+    chargers, circuit, reassign_at = load_site_chargers(
+        cfg.site,
+        base,
+        where,
+        lambda rel, field: _resolve(base, rel, where, field, confine),
+        sessions,
+        Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
+    )
     import_limit = math.inf if cfg.site.import_limit_kw is None else float(cfg.site.import_limit_kw)
     series, terms, events, grid_warnings = _grid_block(
         cfg, series, columns, import_limit, grid, tz, base, where, confine
@@ -693,6 +703,9 @@ def scenario_from_dict(
         demand_charge_stated_per_kw=float(stated_demand),
         grid_terms=terms,
         events=events,
+        chargers=chargers,
+        circuit=circuit,
+        reassign_at=reassign_at,
     )
     warnings += economic_warnings(sc)
     warnings += _fleet_warnings(sc)

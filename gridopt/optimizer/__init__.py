@@ -20,6 +20,7 @@ from ..fleet import build_fleet_plan
 from ..provenance import now_iso, python_version, run_provenance
 from ..scenario import Scenario, SolverOptions
 from .baseline import BASELINE_NAMES, uncontrolled
+from .circuit import with_chargers
 from .diagnose import explain_infeasible_site, site_conflicts
 from .extract import extract, frames
 from .fast import plan_arrays, solve_fast
@@ -57,6 +58,11 @@ class Result:
     baseline_schedule, baseline_site : DataFrame
         The like-for-like uncontrolled plan (charging until each requirement is
         met, see :mod:`gridopt.optimizer.baseline`).
+    charger_assignment : DataFrame or None
+        With ``site.chargers``: one row per occupancy, ``vehicle_id, charger_id,
+        start, end`` (tz-aware plug-in and unplug, or the ``site.reassign_at``
+        time that cut it); None without chargers. ``schedule`` then has a
+        ``charger_id`` column (see :mod:`gridopt.optimizer.circuit`).
     """
 
     scenario: Scenario
@@ -68,6 +74,7 @@ class Result:
     baseline_schedule: pd.DataFrame | None = None
     baseline_site: pd.DataFrame | None = None
     warnings: tuple = field(default_factory=tuple)
+    charger_assignment: pd.DataFrame | None = None
 
     @property
     def status(self) -> str:
@@ -237,6 +244,13 @@ def optimize(
         schedule, site, unmet = extract(model, data)
     else:
         schedule, site, unmet = frames(sc, plan, *plan_arrays(sc, plan, fast.model, fast.values))
+    # chargers (site.chargers): charger_id per vehicle and step, and who held which charger when
+    if method == "milp":
+        block = data.charger_block
+        chg_values = [model.chg[i].value or 0.0 for i in range(block.n_cols)] if block is not None else []
+    else:
+        block, chg_values = fast.model.charger_block, fast.values[fast.model.col_chg]
+    schedule, charger_assignment, charger_info = with_chargers(sc, plan, block, chg_values, schedule)
     check_schedule(sc, schedule, site, unmet)
     k = analysis.kpis(sc, schedule, site, unmet)
     # the envelope for the flexibility KPIs (its time is reserved above); skipped past the deadline
@@ -300,6 +314,8 @@ def optimize(
         "horizon": {"start": sc.grid.start.isoformat(), "end": sc.grid.end.isoformat()},
         "warnings": list(sc.warnings),
     }
+    if charger_info is not None:
+        summary["chargers"] = charger_info
     b_sched = b_site = None
     if baseline:
         refs = {}
@@ -332,4 +348,5 @@ def optimize(
         baseline_schedule=b_sched,
         baseline_site=b_site,
         warnings=tuple(sc.warnings),
+        charger_assignment=charger_assignment,
     )

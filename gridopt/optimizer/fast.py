@@ -339,6 +339,15 @@ def solve_fast(
         status = Status.OPTIMAL if relative_gap(upper, bound) <= target * (1 + 1e-9) else Status.TIME_LIMIT
         return done(best, report(status, upper, bound, method(), term))
 
+    if mm.charger_block is not None and mm.charger_block.n_binaries:
+        hm, bound = _assignment_mip(mm, target, best, left())
+        ran.append("mip")
+        info, st = hm.getInfo(), hm.getModelStatus()
+        if st == highspy.HighsModelStatus.kInfeasible and best is None:
+            return done(None, report(Status.INFEASIBLE, math.nan, math.nan, "mip", "infeasible"))
+        if info.primal_solution_status == 2 and info.objective_function_value <= upper:
+            best, upper, source = np.array(hm.getSolution().col_value), info.objective_function_value, "mip"
+        return out_of_time(bound, hm.modelStatusToString(st))
     # 1. the LP bound (without scaling: the model is well scaled already, and HiGHS's
     #    scaling doubled the time of the same iterations on large fleets; benchmarks/)
     if best is not None and left() <= 0.01:
@@ -516,6 +525,22 @@ def solve_fast(
     if info.primal_solution_status == 2 and info.objective_function_value <= upper:
         best, upper, source = np.array(hm.getSolution().col_value), info.objective_function_value, "mip"
     return out_of_time(bound, hm.modelStatusToString(st3))
+
+
+def _assignment_mip(mm: MatrixModel, target: float, best: np.ndarray | None, seconds: float):
+    """Charger assignment (:mod:`gridopt.optimizer.circuit`): its binaries are not modes the LP and
+    repair know, so the whole MILP goes to branch and bound, from the greedy plan if there is one.
+
+    Returns the HiGHS instance after the run and its proven bound (NaN: none)."""
+    small = mm.n_cols <= START_MAX_COLUMNS
+    start = best if (small and best is not None) else None
+    hm = _mip(mm, target, start)
+    if start is not None:
+        hm.setOptionValue("presolve", "off")
+    _run(hm, seconds)
+    info, st = hm.getInfo(), hm.getModelStatus()
+    ok = math.isfinite(info.mip_dual_bound) and st != highspy.HighsModelStatus.kInfeasible
+    return hm, info.mip_dual_bound if ok else math.nan
 
 
 def plan_arrays(sc: Scenario, plan: FleetPlan, mm: MatrixModel, values: np.ndarray):

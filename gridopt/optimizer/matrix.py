@@ -23,6 +23,7 @@ import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, step_inputs
+from .circuit import add_matrix_block, charger_block
 
 
 def _excl_cumsum(a: np.ndarray) -> np.ndarray:
@@ -185,6 +186,8 @@ class MatrixModel:
     col_short: np.ndarray = field(default_factory=_empty)  # short of a soft request, per short_steps [kW]
     short_steps: np.ndarray = field(default_factory=_empty)
     n_hull_rows: int = 0  # the mode-hull rows (``hull=True``), the last rows of ``A``
+    col_chg: np.ndarray = field(default_factory=_empty)  # the charger block's columns (gridopt.optimizer.circuit)
+    charger_block: object = None  # its ChargerBlock, None without site.chargers
     # slim segments (``slim=True``, :func:`slim_segments`): SoC columns at their two ends only
     col_e_start: np.ndarray = field(default_factory=_empty)  # per segment: SoC at its start boundary
     slim_seg: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per segment
@@ -345,10 +348,14 @@ def build_matrix(
     nK = int(n_e.sum())
 
     Pc, Pd, pmin = pc_v[pair_v], pd_v[pair_v], pmin_v[pair_v]
+    chg_block = charger_block(sc, plan)  # chargers, assignment, circuit: gridopt.optimizer.circuit
+    need_x = np.zeros(nP, bool)
+    if chg_block is not None:  # per-pair limits of the charger each pair is on
+        Pc, Pd, pmin, need_x = chg_block.pc, chg_block.pd, chg_block.pmin, chg_block.need_x
     high = segs["high_guard"].to_numpy(bool)[pair_seg] & (Pc > 0)
     low = segs["low_guard"].to_numpy(bool)[pair_seg] & (Pd > 0)
     has_d = Pd > 0
-    has_x = (Pc > 0) & ((pmin > 0) | (Pd > 0) | high) & modes
+    has_x = (Pc > 0) & ((pmin > 0) | (Pd > 0) | high | need_x) & modes
     has_y = has_d & (pmin > 0) & (Pc > 0) & modes
     if not modes:
         high = np.zeros(nP, bool)
@@ -430,6 +437,7 @@ def build_matrix(
     col_ren = block(len(ren_steps))
     col_paid = block(len(paid_steps))
     col_short = block(len(short_steps))
+    col_chg = block(chg_block.n_cols if chg_block is not None else 0)
     n = off
 
     lb = np.zeros(n)
@@ -459,6 +467,8 @@ def build_matrix(
     lb[col_mean] = -np.inf
     ub[col_ren] = sur[ren_steps] if len(ren_steps) else 0.0
     ub[col_paid] = req[paid_steps]
+    if len(col_chg):
+        lb[col_chg], ub[col_chg] = chg_block.col_lb, chg_block.col_ub
     # cost_expression
     ip_c, ep_c = ip, ep
     if carbon is not None:
@@ -598,11 +608,14 @@ def build_matrix(
         rows.rows += [np.full(T, first_cap), np.full(T, first_cap)]
         rows.cols += [col_imp, col_exp]
         rows.vals += [c_dt, -cred * c_dt]
+    add_matrix_block(rows, chg_block, int(col_chg[0]) if len(col_chg) else 0, col_c, col_d, col_x)
     n_plain = rows.n
     if hull and not modes:  # last, so that the LP without them is the first n_plain rows
         add_mode_hull_rows(rows, sc, st, pair_t, col_c, col_d, Pc, Pd, col_imp, col_exp, meter)
     start, index, value, rlb, rub = rows.csr()
     binary = np.concatenate([x_cols, y_cols, col_z]).astype(np.int64)
+    if modes and len(col_chg):  # the block's binaries (assignment); relaxed with modes=False
+        binary = np.concatenate([binary, col_chg[chg_block.col_binary]])
     return MatrixModel(
         cost=cost,
         col_lb=lb,
@@ -646,6 +659,8 @@ def build_matrix(
         col_short=col_short,
         short_steps=short_steps,
         n_hull_rows=rows.n - n_plain,
+        col_chg=col_chg,
+        charger_block=chg_block,
         col_e_start=col_e[boff],
         slim_seg=slim_seg,
         pair_seg=pair_seg,

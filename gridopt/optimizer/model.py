@@ -36,6 +36,7 @@ import pyomo.environ as pyo
 
 from ..fleet import FleetPlan, build_fleet_plan
 from ..scenario import Scenario, StepInputs, step_inputs
+from .circuit import add_charger_block, charger_block
 from .matrix import slim_segments
 
 
@@ -56,10 +57,13 @@ class ModelData:
     vehicle_arrays: dict = field(default_factory=dict)  # column -> ndarray over v
     steps: StepInputs | None = None  # effective per-step grid inputs
     slim_segments: frozenset = frozenset()  # segments j with one energy sum (see add_vehicle_soc_constraints)
+    pair_limits: dict = field(default_factory=dict)  # (v, t) -> (max charge, max discharge, min charge) [kW]
+    charger_block: object = None  # gridopt.optimizer.circuit.ChargerBlock, None without site.chargers
 
     @property
     def n_binaries(self) -> int:
-        return len(self.charge_mode_pairs) + len(self.discharge_mode_pairs) + len(self.meter_steps)
+        extra = self.charger_block.n_binaries if self.charger_block is not None else 0
+        return len(self.charge_mode_pairs) + len(self.discharge_mode_pairs) + len(self.meter_steps) + extra
 
 
 def model_data(sc: Scenario, plan: FleetPlan | None = None, slim: bool = False) -> ModelData:
@@ -80,9 +84,15 @@ def model_data(sc: Scenario, plan: FleetPlan | None = None, slim: bool = False) 
             seg_of[(s.vehicle, t)] = j
             high_guard[(s.vehicle, t)] = s.high_guard
     pairs = sorted(seg_of)
-    dpairs = [p for p in pairs if pmax_d[p[0]] > 0]
-    xpairs = [p for p in pairs if pmax_c[p[0]] > 0 and (pmin_c[p[0]] > 0 or pmax_d[p[0]] > 0 or high_guard[p])]
-    ypairs = [p for p in dpairs if pmin_c[p[0]] > 0 and pmax_c[p[0]] > 0]
+    block = charger_block(sc, plan)  # chargers, assignment, circuit: gridopt.optimizer.circuit
+    limits = {p: (pmax_c[p[0]], pmax_d[p[0]], pmin_c[p[0]], False) for p in pairs}
+    if block is not None:  # per-pair limits of the charger each pair is on
+        limits = dict(zip(pairs, zip(block.pc, block.pd, block.pmin, block.need_x, strict=True), strict=True))
+    dpairs = [p for p in pairs if limits[p][1] > 0]
+    xpairs = [
+        p for p in pairs if limits[p][0] > 0 and (limits[p][2] > 0 or limits[p][1] > 0 or high_guard[p] or limits[p][3])
+    ]
+    ypairs = [p for p in dpairs if limits[p][2] > 0 and limits[p][0] > 0]
     slim_j = frozenset(int(j) for j in np.flatnonzero(slim_segments(sc, plan))) if slim else frozenset()
     bounds = [
         (j, k)
@@ -105,6 +115,8 @@ def model_data(sc: Scenario, plan: FleetPlan | None = None, slim: bool = False) 
         vehicle_arrays={c: veh[c].to_numpy(dtype=float) for c in _VEHICLE_NUMERIC},
         steps=steps,
         slim_segments=slim_j,
+        pair_limits={p: lim[:3] for p, lim in limits.items()},
+        charger_block=block,
     )
 
 
@@ -149,6 +161,12 @@ def _veh(data: ModelData, v: int, col: str) -> float:
     return float(data.vehicle_arrays[col][v])
 
 
+def _lim(data: ModelData, v: int, t: int, i: int) -> float:
+    """Largest charge (``i=0``), largest discharge (1) or minimum charge (2) of pair (v, t) [kW]:
+    the vehicle's, within the limits of the charger it is on (:mod:`gridopt.optimizer.circuit`)."""
+    return float(data.pair_limits[(v, t)][i])
+
+
 def add_vehicle_variables(m: pyo.ConcreteModel, data: ModelData) -> None:
     """Powers, SoC, shortfall and mode binaries.
 
@@ -164,8 +182,8 @@ def add_vehicle_variables(m: pyo.ConcreteModel, data: ModelData) -> None:
     m.PY = pyo.Set(initialize=data.discharge_mode_pairs, dimen=2, ordered=True)
     m.K = pyo.Set(initialize=data.boundaries, dimen=2, ordered=True)
     m.R = pyo.Set(initialize=range(len(reqs)), ordered=True)
-    m.charge_kw = pyo.Var(m.P, bounds=lambda m, v, t: (0.0, _veh(data, v, "max_charge_kw")))
-    m.discharge_kw = pyo.Var(m.PD, bounds=lambda m, v, t: (0.0, _veh(data, v, "max_discharge_kw")))
+    m.charge_kw = pyo.Var(m.P, bounds=lambda m, v, t: (0.0, _lim(data, v, t, 0)))
+    m.discharge_kw = pyo.Var(m.PD, bounds=lambda m, v, t: (0.0, _lim(data, v, t, 1)))
     lo = segs["lo_kwh"].to_numpy()
     hi = segs["hi_kwh"].to_numpy()
     m.soc_kwh = pyo.Var(m.K, bounds=lambda m, j, k: (float(lo[j]), float(hi[j])))
@@ -264,10 +282,10 @@ def add_charger_constraints(m: pyo.ConcreteModel, data: ModelData) -> None:
     segs = data.plan.segments
 
     def cmax(m, v, t):
-        return m.charge_kw[v, t] <= _veh(data, v, "max_charge_kw") * m.charging[v, t]
+        return m.charge_kw[v, t] <= _lim(data, v, t, 0) * m.charging[v, t]
 
     def cmin(m, v, t):
-        pmin = _veh(data, v, "min_charge_kw")
+        pmin = _lim(data, v, t, 2)
         if pmin <= 0:
             return pyo.Constraint.Skip
         return m.charge_kw[v, t] >= pmin * m.charging[v, t]
@@ -276,7 +294,7 @@ def add_charger_constraints(m: pyo.ConcreteModel, data: ModelData) -> None:
     m.charge_mode_min = pyo.Constraint(m.PX, rule=cmin)
 
     def dmax(m, v, t):
-        return m.discharge_kw[v, t] <= _veh(data, v, "max_discharge_kw") * _discharge_mode(m, data, v, t)
+        return m.discharge_kw[v, t] <= _lim(data, v, t, 1) * _discharge_mode(m, data, v, t)
 
     m.discharge_mode = pyo.Constraint(m.PD, rule=dmax)
     m.one_mode = pyo.Constraint(m.PY, rule=lambda m, v, t: m.charging[v, t] + m.discharging[v, t] <= 1)
@@ -637,6 +655,7 @@ def build_model(
     add_renewable_bonus(m, data)
     add_export_requests(m, data)
     add_emissions_cap(m, data, elastic=elastic)
+    add_charger_block(m, data)  # chargers, assignment and circuit (gridopt.optimizer.circuit)
     if elastic:
         # slack of a request or a target weighs slightly more early: it lands where energy runs out
         T = sc.grid.n_steps
