@@ -31,7 +31,9 @@ then the time-weighted mean of the 15-minute values it overlaps.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -456,10 +458,17 @@ def load_network(code: str, *, source: str = "network", field: str = "network") 
     if not isinstance(code, str) or code not in codes:
         hint = _close_names(str(code), codes)
         raise ScenarioError(f"{source}: field '{field}': '{code}' is not a SimBench code{hint}")
+    return NetworkData.from_pandapower(copy.deepcopy(_simbench_net(code)), name=code)
+
+
+@functools.lru_cache(maxsize=8)
+def _simbench_net(code: str):
+    """SimBench's net for a code, read once per process (reading the CSV files takes seconds; callers get copies)."""
+    import simbench as sb
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = sb.get_simbench_net(code)
-    return NetworkData.from_pandapower(net, name=code)
+        return sb.get_simbench_net(code)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -56,7 +56,7 @@ from .data import BusProfiles, NetworkData
 #: Default voltage margin [pu]: the measured error bound of the linear voltages (docs/network.md).
 VM_MARGIN_PU = 0.002
 #: Default flow margin [% of rating]: the measured error bound of the linear flows (docs/network.md).
-FLOW_MARGIN_PCT = 1.0
+FLOW_MARGIN_PCT = 1.5
 #: Default finite-difference step [kW].
 DELTA_KW = 2.0
 
