@@ -300,12 +300,18 @@ def main(argv: list[str] | None = None) -> int:
     from .simulate import cli as simulate_cli
 
     simulate_cli.add_parser(sub)
+    from .serve import cli as serve_cli
+
+    serve_cli.add_parser(sub)
     from .batch import cli as sweep_cli
 
     sweep_cli.add_parser(sub)
     from .export import cli as export_cli
 
     export_cli.add_parser(sub)
+    from .network import cli as feeder_cli
+
+    feeder_cli.add_parser(sub)
     args = parser.parse_args(argv)
     from .provenance import INVOCATION, command_line
 
@@ -323,10 +329,14 @@ def main(argv: list[str] | None = None) -> int:
             return forecast_cli.run(args)
         if args.command == "simulate":
             return simulate_cli.run(args)
+        if args.command == "serve":
+            return serve_cli.run(args)
         if args.command == "sweep":
             return sweep_cli.run(args)
         if args.command == "export-ocpp":
             return export_cli.run(args)
+        if args.command == "feeder":
+            return feeder_cli.run(args)
         sc = load_scenario(args.scenario)
         for w in sc.warnings:
             print(f"warning: {one_line(w)}", file=sys.stderr)
