@@ -81,6 +81,11 @@ class SiteConfig(_Strict):
     base_load_kw: Power | None = Field(
         None, description="constant non-EV site load [kW]; or the timeseries column base_load_kw"
     )
+    switching_penalty_per_kw: Annotated[NonNeg, Field(le=MAX_DEMAND_CHARGE_PER_KW)] = Field(
+        0.0,
+        description="cost of each kW a vehicle's power changes by, switching on and off included "
+        "(gridopt.optimizer.switching); fewer, steadier charging blocks; not part of total_cost [currency/kW]",
+    )
     pv_curtailable: StrictBool = Field(
         True, description="PV can be curtailed; if false all PV must be used or exported"
     )
@@ -1277,6 +1282,7 @@ class Scenario:
     sessions: pd.DataFrame
     solver: SolverOptions = SolverOptions()
     pv_curtailable: bool = True
+    switching_penalty_per_kw: float = 0.0  # site.switching_penalty_per_kw (gridopt.optimizer.switching)
     config: dict = field(default_factory=dict, compare=False, repr=False)
     base_dir: str = "."
     warnings: tuple[str, ...] = ()

@@ -385,7 +385,7 @@ def operator_summary(
     ``default_voltage_v`` (see :func:`charger_electrics`).
     """
     ids, source = charger_of_rows(schedule, assignment)
-    _, _, p_source = charger_electrics(sc, pd.unique(ids))
+    _, _, p_source = charger_electrics(sc, pd.unique(ids[schedule["plugged_in"].to_numpy(bool)]))
     out = {"charging_blocks": charging_blocks(schedule)}
     if baseline_schedule is not None:
         out["baseline_charging_blocks"] = charging_blocks(baseline_schedule)

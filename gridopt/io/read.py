@@ -696,6 +696,7 @@ def scenario_from_dict(
         sessions=sessions,
         solver=SolverOptions(time_limit_s=cfg.solver.time_limit_s, mip_rel_gap=cfg.solver.mip_rel_gap),
         pv_curtailable=cfg.site.pv_curtailable,
+        switching_penalty_per_kw=float(cfg.site.switching_penalty_per_kw),
         config=cfg.model_dump(mode="json", exclude_none=True),
         base_dir=str(base),
         currency=cfg.currency,

@@ -147,6 +147,7 @@ CONTINUOUS_BLOCKS = (
     "col_ren",
     "col_paid",
     "col_short",
+    "col_sw",
 )
 
 

@@ -55,6 +55,7 @@ import numpy as np
 from ..fleet import FleetPlan
 from ..scenario import Scenario, step_inputs
 from .matrix import MatrixModel
+from .switching import slack_values
 
 #: Largest violation of a row or bound accepted in the greedy plan (absolute, plus relative to the bound).
 FEAS_TOL = 1e-6
@@ -431,6 +432,7 @@ def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) ->
         x[mm.col_peak] = imp.max(initial=0.0)
     x[mm.col_z] = (exp[mm.meter_steps] > 0).astype(float)
     _grid_columns(mm, x, st, imp, exp, charge_sum)
+    x[mm.col_sw] = slack_values(mm, x)  # switching penalty's rises (gridopt.optimizer.switching)
     # modes: charging mode where it charges, or where nothing forbids it (no minimum power,
     # not above max_soc); discharging mode only where it discharges
     hx, hy = mm.col_x >= 0, mm.col_y >= 0

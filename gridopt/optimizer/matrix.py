@@ -23,6 +23,7 @@ import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, step_inputs
+from .switching import add_matrix_switching, n_switching_columns
 from .circuit import add_matrix_block, charger_block
 
 
@@ -181,6 +182,7 @@ class MatrixModel:
     trk_steps: np.ndarray = field(default_factory=_empty)
     col_ren: np.ndarray = field(default_factory=_empty)  # charging within the surplus, per ren_steps [kW]
     ren_steps: np.ndarray = field(default_factory=_empty)
+    col_sw: np.ndarray = field(default_factory=_empty)  # switching rises, one per pair or none [kW]
     col_paid: np.ndarray = field(default_factory=_empty)  # paid export, per step of paid_steps [kW]
     paid_steps: np.ndarray = field(default_factory=_empty)
     col_short: np.ndarray = field(default_factory=_empty)  # short of a soft request, per short_steps [kW]
@@ -434,6 +436,7 @@ def build_matrix(
     col_mean = block(1 if has_valley else 0)
     col_dev = block(1 if has_valley else 0)
     col_trk = block(len(trk_steps))
+    col_sw = block(n_switching_columns(sc, pair_v, pair_t, has_d))  # switching rises (gridopt.optimizer.switching)
     col_ren = block(len(ren_steps))
     col_paid = block(len(paid_steps))
     col_short = block(len(short_steps))
@@ -599,6 +602,8 @@ def build_matrix(
     # add_export_requests: paid - exp <= 0; short + exp >= request
     rows.add([(col_paid, 1.0), (col_exp[paid_steps], -1.0)], -np.inf, 0.0, len(paid_steps))
     rows.add([(col_short, 1.0), (col_exp[short_steps], 1.0)], req[short_steps], np.inf, len(short_steps))
+    # add_switching: r - p[t] + p[t-1] >= 0 (gridopt.optimizer.switching)
+    add_matrix_switching(rows, cost, sc, col_sw, col_c, col_d, pair_v, pair_t)
     # add_emissions_cap: sum c(t) dt (imp - cred exp) <= cap
     if g.emissions_cap_kg is not None and st.carbon_kg_per_kwh is not None:
         c_dt = st.carbon_kg_per_kwh * dt
@@ -654,6 +659,7 @@ def build_matrix(
         trk_steps=trk_steps,
         col_ren=col_ren,
         ren_steps=ren_steps,
+        col_sw=col_sw,
         col_paid=col_paid,
         paid_steps=paid_steps,
         col_short=col_short,
