@@ -272,7 +272,13 @@ def read_circuit(spec, base: Path, where: str, resolve) -> pd.DataFrame:
         rows.append({key: ("" if val is None else str(val)) for key, val in item.items()})
     raw = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1)).astype(object)
     raw = raw.where(raw != "", np.nan)
-    return validate_circuit(raw, f"{where}: site.circuit item").rename_axis(None)
+    label = f"{where}: field 'site.circuit'"
+    try:
+        return validate_circuit(raw, label)
+    except ScenarioError as exc:  # a YAML list has items, not file lines
+        raise ScenarioError(
+            str(exc).replace(f"{label} line ", f"{label} item ").replace("(first on line", "(first as item")
+        ) from None
 
 
 def _refuse_formula_ids(raw: pd.DataFrame, where: str, columns) -> None:

@@ -52,6 +52,11 @@ def scenario_fingerprint(sc: Scenario) -> str:
         "trips": sc.trips.reset_index(drop=True),
         "sessions": sc.sessions.reset_index(drop=True),
     }
+    if getattr(sc, "chargers", None) is not None:  # site.chargers, site.circuit, site.reassign_at
+        tables["chargers"] = sc.chargers.reset_index(drop=True)
+        if sc.circuit is not None:
+            tables["circuit"] = sc.circuit.reset_index(drop=True)
+        h.update(f"\0reassign_at\0{sorted(sc.reassign_at)}".encode())
     for name, df in tables.items():
         h.update(f"\0{name}\0".encode())
         h.update(_csv(df).encode())

@@ -115,7 +115,7 @@ def check_grid_page(at: AppTest, sc) -> None:
             ("Emissions", st_.carbon_kg_per_kwh is not None),
             ("Tracking the target", st_.target_kw is not None),
             ("Utility events and grid limits", bool(sc.events) or "import_limit_kw" in sc.series),
-            ("Flexibility envelope", True),
+            ("Flexibility envelope", sc.chargers is None),  # refused with chargers (gridopt.grid.flexibility)
         )
         if present
     ]

@@ -67,7 +67,8 @@ def test_saved_scenario_loads_back_the_same(path, tmp_path):
     assert_same_scenario(sc, back)
     text = saved.read_text()
     assert text.startswith("# gridopt scenario") and f"gridopt run {saved.name}" in text
-    assert yaml.safe_load(text)["fleet"]["vehicles"] == "data/vehicles.csv"
+    if sc.config["fleet"].get("vehicles"):  # caltech_acn_network has visitors only
+        assert yaml.safe_load(text)["fleet"]["vehicles"] == "data/vehicles.csv"
 
 
 def test_an_edited_scenario_saves_and_loads_back_the_same(tmp_path):

@@ -93,7 +93,8 @@ def test_files_written_match_the_result(solved, tmp_path):
     write_results(res, tmp_path / "out")
     sched = pd.read_csv(tmp_path / "out" / "schedule.csv")
     ids = ["charger_id"] * (sc.chargers is not None) + ["station_id"] * ("station_id" in res.schedule)
-    assert list(sched.columns) == ["time", "vehicle_id", *ids, "plugged_in", "charge_kw", "discharge_kw", "soc_kwh", "soc_pct"]
+    flows = ["plugged_in", "charge_kw", "discharge_kw", "soc_kwh", "soc_pct"]
+    assert list(sched.columns) == ["time", "vehicle_id", *ids, *flows]
     assert len(sched) == len(sc.vehicles) * sc.grid.n_steps
     assert sched["soc_kwh"].isna().tolist() == (sched["plugged_in"] == 0).tolist()
     assert np.allclose(sched["charge_kw"], res.schedule["charge_kw"], rtol=1e-5, atol=1e-5)

@@ -178,11 +178,15 @@ def test_every_ready_scenario_setpoints_recreate_schedule_csv(written_run):
     sp["vehicle_id"] = sp["vehicle_id"].astype(str)
     sp["charger_id"] = sp["charger_id"].astype(str)
     ids, source = charger_of_rows(sched)
-    assert source in ("vehicle_id", "station_id")
+    assert source == ("charger_id" if sc.chargers is not None else "station_id" if "station_id" in sched else "vehicle_id")
     assert_recreates(sched, sp, ids)
-    # limit_a is the kW over phases x 230 V, and fewer rows than plugged-in steps
+    # limit_a is the kW over phases x 230 V (or the chargers.csv voltage), and fewer rows than plugged-in steps
     assert np.allclose(sp["limit_a"], sp["limit_kw"] * 1000 / (sp["phases"] * sp["voltage_v"]), rtol=1e-5, atol=1e-6)
-    assert (sp["voltage_v"] == DEFAULT_VOLTAGE_V).all()
+    if sc.chargers is None:
+        assert (sp["voltage_v"] == DEFAULT_VOLTAGE_V).all()
+    else:
+        volts = sp["charger_id"].map(sc.chargers.set_index("charger_id")["voltage_v"])
+        assert np.allclose(sp["voltage_v"], volts)
     assert len(sp) < sched["plugged_in"].sum()
     # the summary's charging blocks count the same runs the file shows
     blocks = res.summary["operator"]["charging_blocks"]

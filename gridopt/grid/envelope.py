@@ -318,7 +318,9 @@ def flexibility(sc: Scenario, *, method: str = "box") -> Envelope:
     Raises
     ------
     ScenarioError
-        For an unknown method.
+        For an unknown method, and for a scenario with ``site.chargers``: the bands
+        know each vehicle's limits but not the chargers', their assignment nor the
+        circuit tree, so they would promise more than the site can deliver.
 
     Examples
     --------
@@ -326,4 +328,9 @@ def flexibility(sc: Scenario, *, method: str = "box") -> Envelope:
     >>> env.inner.columns.tolist()  # doctest: +SKIP
     ['p_min_kw', 'p_max_kw', 'e_min_kwh', 'e_max_kwh']
     """
+    if getattr(sc, "chargers", None) is not None:
+        raise ScenarioError(
+            f"{sc.name}: the flexibility envelope does not model site.chargers or site.circuit yet "
+            "(it would promise more than the chargers and the circuit can deliver)"
+        )
     return envelope_from(sc, aggregate(sc, method), method)

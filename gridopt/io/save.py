@@ -31,6 +31,8 @@ PATH_FIELDS: tuple[tuple[str, ...], ...] = (
     ("fleet", "trips"),
     ("fleet", "sessions"),
     ("grid", "signals"),
+    ("site", "chargers"),
+    ("site", "circuit"),
 )
 #: Where each field's file goes inside a saved scenario.
 FILE_NAMES = {
@@ -41,19 +43,22 @@ FILE_NAMES = {
     ("fleet", "trips"): "data/trips.csv",
     ("fleet", "sessions"): "data/sessions.csv",
     ("grid", "signals"): "data/grid_signals.csv",
+    ("site", "chargers"): "data/chargers.csv",
+    ("site", "circuit"): "data/circuit.csv",
 }
 #: File name of the YAML in folders written by :func:`write_scenario_files`.
 SCENARIO_FILE = "scenario.yaml"
 
 
 def get_path(config: dict, field: tuple[str, ...]) -> str | None:
-    """The file named at key path ``field`` of ``config``, or None."""
+    """The file named at key path ``field`` of ``config``, or None (also for a table given inline,
+    as ``site.circuit`` may be: a list of nodes)."""
     node = config
     for key in field:
         if not isinstance(node, dict) or node.get(key) is None:
             return None
         node = node[key]
-    return str(node)
+    return None if isinstance(node, (list, dict)) else str(node)
 
 
 def _set_path(config: dict, field: tuple[str, ...], value: str) -> None:
