@@ -96,3 +96,76 @@ def test_every_plan_of_the_fast_path_passes_the_check(scenarios):
         res = gridopt.optimize(sc, gridopt.SolverOptions(time_limit_s=60, mip_rel_gap=1e-3))
         assert check_schedule(sc, res.schedule, res.site, res.unmet) == []
         assert np.isfinite(res.summary["lower_bound"])
+
+
+# ---------------------------------------------------------------------------
+# branching on the one-meter rule (issue 10 item 3)
+# ---------------------------------------------------------------------------
+
+
+def _meter_lp(sc):
+    """The hull LP of ``sc``, solved, with its one-meter steps."""
+    from gridopt.optimizer.fast import _highs, _pass
+    from gridopt.optimizer.matrix import one_meter_steps
+    from gridopt.scenario import step_inputs
+
+    lp = build_matrix(sc, build_fleet_plan(sc), modes=False, hull=True)
+    h = _highs()
+    _pass(h, lp, integral=False)
+    _run(h, 60)
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return h, lp, one_meter_steps(sc, step_inputs(sc))
+
+
+@pytest.mark.parametrize("n,seed", [(20, 1), (30, 2)])
+def test_meter_branching_proves_the_one_way_meter_relaxation(tmp_path, n, seed):
+    """Finished, the branching's bound is the optimum of the LP that keeps every one-meter binary
+    (solved independently by HiGHS's branch and bound), above the hull LP's; its plan uses no meter
+    step both ways."""
+    from gridopt.optimizer.fast import _both_ways, branch_on_meters
+    from gridopt.synthetic import write_hard_day
+
+    sc = gridopt.load_scenario(write_hard_day(tmp_path, n, "meter", seed=seed))
+    h, lp, steps = _meter_lp(sc)
+    hull = h.getInfo().objective_function_value
+    assert np.any(_both_ways(lp, np.array(h.getSolution().col_value), steps) > 1e-6)  # the loose case
+    mb = branch_on_meters(h, lp, steps, lambda: 60.0)
+    assert mb.finished and mb.one_way and mb.nodes >= 2
+    assert np.all(_both_ways(lp, mb.values, steps) <= 1e-6)
+    ref = build_matrix(sc, build_fleet_plan(sc), modes=False, hull=True, keep_meters=steps)
+    hm = _mip(ref, 1e-9, None)
+    _run(hm, 60)
+    assert hm.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert mb.bound == pytest.approx(hm.getInfo().objective_function_value, rel=1e-7, abs=1e-6)
+    assert mb.bound > hull + 1e-6
+    # the LP's own bounds are back as they were
+    assert np.array_equal(
+        np.array(h.getLp().col_upper_)[lp.col_exp],
+        np.where(np.isinf(lp.col_ub), highspy.kHighsInf, lp.col_ub)[lp.col_exp],
+    )
+
+
+def test_meter_branching_bound_is_never_above_the_milp_optimum(tmp_path):
+    """Against the plain MILP (solved to 1e-9) on a meter day it solves: finished and cut short after
+    one node alike, the bound stays at or below the optimum."""
+    from gridopt.optimizer.fast import branch_on_meters
+    from gridopt.synthetic import write_hard_day
+
+    sc = gridopt.load_scenario(write_hard_day(tmp_path, 3, "meter", seed=3))
+    mm = build_matrix(sc, build_fleet_plan(sc))
+    hm = _mip(mm, 1e-9, None)
+    _run(hm, 60)
+    assert hm.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    optimum = hm.getInfo().objective_function_value
+    tol = 1e-7 * max(1.0, abs(optimum))
+    h, lp, steps = _meter_lp(sc)
+    calls = iter([1.0, 1.0, 1.0, 0.0])
+    short = branch_on_meters(h, lp, steps, lambda: next(calls, 0.0))
+    assert short.bound <= optimum + tol
+    h, lp, steps = _meter_lp(sc)
+    full = branch_on_meters(h, lp, steps, lambda: 60.0)
+    assert full.finished and full.bound <= optimum + tol
+    assert full.bound >= short.bound - tol
+    # the fast path with the branching still lands on the optimum
+    res = gridopt.optimize(sc, EXACT, baseline=False)
+    assert res.summary["total_cost"] == pytest.approx(optimum, rel=1e-6, abs=1e-5)

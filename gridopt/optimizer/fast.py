@@ -13,10 +13,12 @@
    rows the LP charged and discharged V2G vehicles at full power in one step to
    burn energy at negative prices (0.2-0.4% below the optimum on the hard
    family, ``benchmarks/hard.py``); with them the bound is within 0.1%. When export
-   requests pay and the LP imports and exports at once in their steps to collect
-   the payment (a loose bound: no LP can price a one-way meter there), the
-   relaxation that keeps those few one-meter binaries is solved instead, a small
-   MIP whose dual bound is the bound.
+   pays more than import costs (by price or an export request's payment) and
+   the LP imports and exports at once at such a one-meter step (a loose bound:
+   no LP can price a one-way meter there), :func:`branch_on_meters` branches on
+   those steps' direction by warm re-solves of the same LP, within a share of
+   the time; its lowest open node is the bound, its best node's plan goes to
+   the repair.
 2. **Repair**: fix every binary of the MILP from that LP's plan: the net
    direction per vehicle and step (charge where it charges more than it
    discharges), the minimum power rounded up (a step that charges anything
@@ -53,7 +55,7 @@ from ..fleet import FleetPlan
 from ..scenario import Scenario, SolverOptions, step_inputs
 from .greedy import greedy_plan
 from .highs import highs_version, new_highs, run_until
-from .matrix import MatrixModel, build_matrix, one_meter_steps, request_meter_steps, soc_after
+from .matrix import MatrixModel, build_matrix, one_meter_steps, soc_after
 from .solve import SolveReport, Status, relative_gap
 
 #: A power below this is zero when reading the LP's plan [kW].
@@ -272,6 +274,96 @@ def _mip(mm: MatrixModel, gap: float, start: np.ndarray | None) -> highspy.Highs
     return h
 
 
+@dataclass
+class MeterBranching:
+    """Outcome of :func:`branch_on_meters`."""
+
+    bound: float  # proven lower bound of the MILP [currency]
+    values: np.ndarray | None  # plan of the best node (lowest bound), in the LP's layout
+    nodes: int  # LPs solved
+    finished: bool  # True: ``bound`` is the optimum of the LP with one-way meters at ``steps``
+    one_way: bool  # True: ``values`` uses no meter step both ways
+    branched: int = 0  # meter steps branched on (the one-meter binaries the relaxation took in)
+
+
+def _both_ways(lp: MatrixModel, x: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """How much plan ``x`` imports and exports at once at each of ``steps``: ``min(imp, exp)`` [kW]."""
+    return np.minimum(x[lp.col_imp[steps]], x[lp.col_exp[steps]])
+
+
+def branch_on_meters(h: highspy.Highs, lp: MatrixModel, steps: np.ndarray, left) -> MeterBranching:
+    """Best-first branch and bound on the one-meter rule of ``steps`` only, by bounds on a solved LP.
+
+    ``h`` holds the binary-free LP ``lp`` (a relaxation of the MILP), solved to
+    optimality. Where its plan imports and exports at once at a one-meter step
+    (the LP's cost there is the convex envelope of a concave one: the loose part
+    of its bound on days when export pays more than import costs), branch: one
+    child imports nothing there (``imp[t] <= 0``), the other exports nothing
+    (``exp[t] <= 0``); both are relaxations of the MILP's plans in that mode, so
+    the lowest open node is a proven bound at any time. Each node is a warm
+    re-solve of ``h`` with changed column bounds (no new model: a MIP over the
+    same few binaries spent its whole time share in HiGHS's root on the meter
+    day, ``benchmarks/hard_results.md``). Stops when the lowest node meets the
+    meter rule everywhere (its bound is then that of the LP with one-way meters:
+    ``finished``) or when ``left()`` [s] runs out. ``h``'s bounds are restored.
+    """
+    import heapq
+
+    cols = np.concatenate([lp.col_imp[steps], lp.col_exp[steps]]).astype(np.int32)
+    lb0 = np.concatenate([lp.col_lb[lp.col_imp[steps]], lp.col_lb[lp.col_exp[steps]]])
+    ub0 = _inf(np.concatenate([lp.col_ub[lp.col_imp[steps]], lp.col_ub[lp.col_exp[steps]]]))
+    pos = {int(t): i for i, t in enumerate(steps)}
+    n = len(steps)
+
+    def solve(fix: dict) -> tuple[float, np.ndarray] | None:
+        ub = ub0.copy()
+        for t, export in fix.items():
+            ub[pos[t] if export else n + pos[t]] = 0.0  # exporting: no import; importing: no export
+        lb = np.minimum(lb0, ub)
+        h.changeColsBounds(len(cols), cols, lb, ub)
+        _run(h, left())
+        st = h.getModelStatus()
+        if st == highspy.HighsModelStatus.kInfeasible:
+            return None
+        if st != highspy.HighsModelStatus.kOptimal:
+            raise TimeoutError
+        return h.getInfo().objective_function_value, np.array(h.getSolution().col_value)
+
+    x0 = np.array(h.getSolution().col_value)
+    v0 = h.getInfo().objective_function_value
+    heap = [(v0, 0, {}, x0)]
+    count, nodes, branched = 1, 0, set()
+    bound, values, finished, one_way = v0, x0, False, False
+    try:
+        while heap and left() > 0.05:
+            val, _, fix, x = heap[0]
+            bound, values = val, x
+            amount = _both_ways(lp, x, steps)
+            amount[[pos[t] for t in fix]] = 0.0
+            if amount.max(initial=0.0) <= POWER_TOL:
+                finished = one_way = True
+                break
+            heapq.heappop(heap)
+            t = int(steps[int(np.argmax(amount))])
+            branched.add(t)
+            for export in (True, False):
+                child = {**fix, t: export}
+                out = solve(child)
+                nodes += 1
+                if out is not None:
+                    heapq.heappush(heap, (out[0], count, child, out[1]))
+                    count += 1
+            if not heap:  # every mode infeasible: the MILP is infeasible
+                bound, values, finished = math.inf, None, True
+                break
+    except TimeoutError:
+        pass
+    if heap and not finished:
+        bound = min(bound, heap[0][0])
+    h.changeColsBounds(len(cols), cols, lb0, ub0)
+    return MeterBranching(bound, values, nodes, finished, one_way, len(branched))
+
+
 def solve_fast(
     sc: Scenario, plan: FleetPlan, options: SolverOptions, deadline: float | None = None, objective=None
 ) -> FastSolution:
@@ -381,46 +473,7 @@ def solve_fast(
             )
             stages["hull_rows"] = lp.n_hull_rows
             _run(h, left())
-    # one-meter steps (export pays more than import costs, by price or an export request's payment):
-    # if the LP imports and exports at once there, its bound is loose (the hull row imp/M + exp/X <= 1
-    # is weak with a generous import limit); the relaxation that keeps those steps' meter binaries is a
-    # small MIP. Steps the re-solve newly uses both ways join in, a few rounds at most.
-    integral = False
-    req_meter = request_meter_steps(sc, st_in)
-    keep = np.zeros(0, np.int64)
-    # the last relaxation solved (first the hull LP), kept if a small MIP does not finish
-    h_ok, lp_ok, integral_ok, extra_bound = h, lp, False, -math.inf
-    for _round in range(3):
-        if not len(meter_all) or h.getModelStatus() != highspy.HighsModelStatus.kOptimal or left() <= 0.05:
-            break
-        x0 = np.array(h.getSolution().col_value)
-        both = meter_all[(x0[lp.col_imp[meter_all]] > POWER_TOL) & (x0[lp.col_exp[meter_all]] > POWER_TOL)]
-        if np.any(np.isin(both, req_meter)):
-            both = np.union1d(both, req_meter)
-        new = np.setdiff1d(both, keep)
-        if not len(new):
-            break
-        keep = np.union1d(keep, new)
-        integral = True
-        lp = build_matrix(sc, plan, modes=False, hull=True, keep_meters=keep)
-        if objective is not None:
-            objective(lp)
-        h = _highs()
-        if unscaled:
-            h.setOptionValue("simplex_scale_strategy", 0)
-        _pass(h, lp, integral=True)
-        h.setOptionValue("mip_rel_gap", target / 4 / (1.0 + target / 4))
-        h.setOptionValue("mip_abs_gap", target / 4)
-        stages["lp_binaries"] = len(lp.binary)
-        _run(h, min(left(), max(0.3 * left(), 2.0)))
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            # not in its share of the time: back to the last one solved, with the MIP's dual bound if better
-            if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible and math.isfinite(h.getInfo().mip_dual_bound):
-                extra_bound = max(extra_bound, h.getInfo().mip_dual_bound)
-            stages["lp_binaries_status"] = h.modelStatusToString(h.getModelStatus())
-            h, lp, integral = h_ok, lp_ok, integral_ok
-            break
-        h_ok, lp_ok, integral_ok = h, lp, True
+    integral, extra_bound = False, -math.inf
     st = h.getModelStatus()
     if st == highspy.HighsModelStatus.kInfeasible:
         # HiGHS's LP presolve has called feasible planning problems infeasible: confirm without it
@@ -440,6 +493,20 @@ def solve_fast(
     info = h.getInfo()
     lower = max(info.mip_dual_bound if integral else info.objective_function_value, extra_bound)
     x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
+    # one-meter steps (export pays more than import costs, by price or an export request's payment):
+    # where the LP imports and exports at once its bound is loose (the hull row imp/M + exp/X <= 1 is
+    # weak with a generous import limit); branch on those steps' direction, warm, within a share of the time
+    x0 = np.array(h.getSolution().col_value)
+    if len(meter_all) and np.any(_both_ways(lp, x0, meter_all) > POWER_TOL) and left() > 0.1:
+        t_mb = time.monotonic()
+        stop_at = t_mb + min(left(), max(0.6 * left(), 2.0))
+        mb = branch_on_meters(h, lp, meter_all, lambda: min(left(), stop_at - time.monotonic()))
+        stages.update(meter_nodes=mb.nodes, meter_finished=mb.finished, meter_seconds=time.monotonic() - t_mb)
+        stages["lp_binaries"] = mb.branched
+        if math.isfinite(mb.bound) and mb.bound > lower:
+            lower = mb.bound
+        if mb.values is not None:
+            x_lp = transfer(lp, mm, mb.values)
     if not len(mm.binary):
         source = "lp"
         return done(x_lp, report(Status.OPTIMAL, lower, lower, "lp", "optimal"))
