@@ -300,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     from .simulate import cli as simulate_cli
 
     simulate_cli.add_parser(sub)
+    from .serve import cli as serve_cli
+
+    serve_cli.add_parser(sub)
     from .batch import cli as sweep_cli
 
     sweep_cli.add_parser(sub)
@@ -326,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             return forecast_cli.run(args)
         if args.command == "simulate":
             return simulate_cli.run(args)
+        if args.command == "serve":
+            return serve_cli.run(args)
         if args.command == "sweep":
             return sweep_cli.run(args)
         if args.command == "export-ocpp":

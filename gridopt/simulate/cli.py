@@ -2,7 +2,8 @@
 
 ::
 
-    gridopt simulate SCENARIO --actual ACTUAL --out DIR [--history FILE ...] [--replan-minutes 15]
+    gridopt simulate SCENARIO --actual ACTUAL --out DIR [--history FILE ...] [--replan-minutes STEP]
+                     [--no-replan-on-events]
                      [--lookahead-hours 24] [--energy-margin F] [--departure-margin-minutes M]
                      [--samples K] [--stochastic mean|worst] [--policies NAME,...] [--quiet]
 
@@ -49,7 +50,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--history", nargs="+", help="session history before the period, to learn forecasts from")
     p.add_argument("--site", help="the history's site to learn (when it holds several, e.g. CA for Caltech)")
-    p.add_argument("--replan-minutes", type=int, default=15, help="minutes between re-plans (default 15)")
+    p.add_argument(
+        "--replan-minutes",
+        type=int,
+        default=None,
+        help="minutes between re-plans when no vehicle plugs in or out (default: the scenario's step)",
+    )
+    p.add_argument(
+        "--replan-on-events",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="re-plan at once when a vehicle plugs in or unplugs (default: yes)",
+    )
     p.add_argument("--lookahead-hours", type=float, default=24.0, help="horizon of each plan [h] (default 24)")
     p.add_argument(
         "--delay-cost",
@@ -91,7 +103,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--history", *args.history]
     defaults = {
         "site": None,
-        "replan_minutes": 15,
+        "replan_minutes": None,
+        "replan_on_events": True,
         "lookahead_hours": 24.0,
         "delay_cost": 0.01,
         "energy_margin": 0.0,
@@ -106,6 +119,9 @@ def command_line(args: argparse.Namespace) -> str:
     for key, default in defaults.items():
         value = getattr(args, key)
         if value != default and not (key == "stochastic" and not args.samples):
+            if isinstance(value, bool):
+                words.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
+                continue
             words += [f"--{key.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
     words += ["--out", args.out]
     return " ".join(shlex.quote(w) for w in words)
@@ -152,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         policies = [p for p in policies if p.kind in wanted]
     settings = SimulationSettings(
         replan_minutes=args.replan_minutes,
+        replan_on_events=args.replan_on_events,
         lookahead_hours=args.lookahead_hours,
         options=opts,
         seed=args.seed,
@@ -170,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
         comp = comparison_table(res)
         print(
             f"{res.info['scenario']}: {res.info['events']} real {res.info['kind']}, {res.info['start']} to "
-            f"{res.info['end']}; re-plan every {args.replan_minutes} min over {args.lookahead_hours:g} h"
+            f"{res.info['end']}; re-plan every {res.info['replan_minutes']} min"
+            f"{' and on every plug-in and unplug' if args.replan_on_events else ''} over {args.lookahead_hours:g} h"
         )
         width = max(len(n) for n in comp["policy"])
         for r in comp.itertuples():

@@ -117,8 +117,12 @@ class SimulationSettings:
 
     Attributes
     ----------
-    replan_minutes : int
-        Minutes between re-plans; a multiple of the scenario's step.
+    replan_minutes : int or None
+        Minutes between re-plans (the fallback interval); a multiple of the
+        scenario's step. None: the scenario's step (re-plan at every step).
+    replan_on_events : bool
+        Also re-plan as soon as a vehicle plugs in or unplugs (a fleet
+        vehicle leaving on or back from a trip included), whatever the interval.
     lookahead_hours : float
         Horizon of each plan [h] (cut at the end of the simulated period).
     options : SolverOptions or None
@@ -132,11 +136,16 @@ class SimulationSettings:
         for the risk of a car leaving before its estimate).
     """
 
-    replan_minutes: int = 15
+    replan_minutes: int | None = None
     lookahead_hours: float = 24.0
     options: SolverOptions | None = None
     seed: int = 0
     early_bias_per_kwh_h: float = 0.01
+    replan_on_events: bool = True
+
+    def interval_minutes(self, step_minutes: int) -> int:
+        """The re-plan interval [min]: ``replan_minutes``, or the scenario's step when it is None."""
+        return step_minutes if self.replan_minutes is None else int(self.replan_minutes)
 
 
 @dataclass
@@ -272,15 +281,15 @@ def simulate(
         The site's base load exceeds its import limit somewhere.
     """
     step = sc.grid.step_minutes
-    if settings.replan_minutes <= 0 or settings.replan_minutes % step:
+    replan_minutes = settings.interval_minutes(step)
+    if replan_minutes <= 0 or replan_minutes % step:
         raise ScenarioError(
-            f"--replan-minutes {settings.replan_minutes} must be a positive multiple of the scenario's "
-            f"{step}-minute step"
+            f"--replan-minutes {replan_minutes} must be a positive multiple of the scenario's {step}-minute step"
         )
-    if not settings.lookahead_hours * 60 >= settings.replan_minutes:
+    if not settings.lookahead_hours * 60 >= replan_minutes:
         raise ScenarioError(
             f"--lookahead-hours {settings.lookahead_hours:g} must cover at least one re-plan interval "
-            f"({settings.replan_minutes} min)"
+            f"({replan_minutes} min)"
         )
     policies = policies or default_policies()
     names = [p.name for p in policies]
@@ -292,7 +301,7 @@ def simulate(
     world_sc, ctx = build_context(sc, actual, forecaster)
     needed = energy_needed_kwh(world_sc)
     session_info = actual.info if actual.kind == "sessions" else None
-    replan = settings.replan_minutes // step
+    replan = replan_minutes // step
     lookahead = max(replan, int(round(settings.lookahead_hours * 60 / step)))
     outcomes: dict[str, PolicyOutcome] = {}
     for spec in policies:
@@ -341,6 +350,7 @@ def simulate(
                 seed=settings.seed,
                 name=spec.name,
                 early_bias_per_kwh_h=settings.early_bias_per_kwh_h,
+                replan_on_events=settings.replan_on_events,
             )
             outcomes[spec.name] = run_policy(world_sc, session_info, pol, spec, needed)
         else:
@@ -354,7 +364,8 @@ def simulate(
         "kind": actual.kind,
         "events": int(len(actual.table)),
         "vehicles": int(len(world_sc.vehicles)),
-        "replan_minutes": settings.replan_minutes,
+        "replan_minutes": replan_minutes,
+        "replan_on_events": settings.replan_on_events,
         "lookahead_hours": settings.lookahead_hours,
         "forecast": (
             f"gridopt.forecast.ArrivalModel, site {forecaster.site}, history to {forecaster.history_end.isoformat()}"

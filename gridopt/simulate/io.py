@@ -112,7 +112,8 @@ def report_files(res: SimulationResult, command: str | None = None) -> dict[str,
         **res.info,
         "command": command,
         "settings": {
-            "replan_minutes": res.settings.replan_minutes,
+            "replan_minutes": res.info["replan_minutes"],
+            "replan_on_events": res.settings.replan_on_events,
             "lookahead_hours": res.settings.lookahead_hours,
             "seed": res.settings.seed,
             "solver": (

@@ -5,9 +5,10 @@ boundary and returns the charge and discharge power [kW] of every vehicle for
 the step that starts there. It sees the site through a
 :class:`~gridopt.simulate.picture.Context` (no real sessions or trips in it).
 
-* :class:`RollingHorizon`: re-plans every ``replan_steps`` with
-  :func:`gridopt.optimize` over ``[now, now + lookahead)`` and applies the plan
-  until the next re-plan. ``samples = 0`` plans on the point forecast;
+* :class:`RollingHorizon`: re-plans with :func:`gridopt.optimize` over
+  ``[now, now + lookahead)`` as soon as a vehicle plugs in or unplugs (with
+  ``replan_on_events``), and every ``replan_steps`` in any case, and applies
+  the plan until the next re-plan. ``samples = 0`` plans on the point forecast;
   ``samples = K`` is the scenario-based plan: ``"mean"`` splits each car into
   ``K`` copies of weight ``1 / K``, one per sampled departure and energy, with
   ``K`` sampled futures of arrivals of weight ``1 / K`` each, in one solve
@@ -29,13 +30,13 @@ import pandas as pd
 from ..errors import SolverError
 from ..scenario import SolverOptions
 from . import rules
+from .fastneeds import NeedTracker
 from .picture import (
     NO_MARGINS,
     Context,
     Margins,
     fleet_vehicles,
     future_arrivals,
-    needs,
     present_sessions,
     sampled_sessions,
 )
@@ -80,17 +81,23 @@ class RulePolicy(Policy):
         self.rule = rule
         self.name = rule
         self.margins = margins
+        self.tracker = NeedTracker(ctx, margins)
+        series = ctx.site.series
+        self._headroom = ctx.site.import_limit_kw - series["base_load_kw"].to_numpy(float) + series["pv_kw"].to_numpy(
+            float
+        )
+
+    def headroom_kw(self, k: int) -> float:
+        return float(self._headroom[k])
 
     def decide(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         c = np.zeros(self.V)
-        n = needs(obs, self.ctx, self.margins)
-        if not len(n):
+        if not len(obs.plugged.v):
             return c, np.zeros(self.V)
-        v = n["v"].to_numpy(int)
-        soc = n["soc_kwh"].to_numpy(float)
-        need = np.maximum(np.minimum(n["target_kwh"].to_numpy(float), self.U[v]) - soc, 0.0)
+        v, soc, target, deadline_ns = self.tracker.needs(obs)
+        need = np.maximum(np.minimum(target, self.U[v]) - soc, 0.0)
         want = np.minimum(self.pmax[v], need / (self.eta[v] * self.dt))
-        hours = np.array([(d - obs.now).total_seconds() / 3600.0 for d in n["deadline"]])
+        hours = (deadline_ns - obs.now.value) / 1e9 / 3600.0
         if self.rule == "edf":
             order = np.lexsort((v, hours))
         else:
@@ -125,6 +132,11 @@ class RollingHorizon(Policy):
     name : str
     early_bias_per_kwh_h : float
         Delay cost [currency/kWh/h] (see :class:`~gridopt.simulate.engine.SimulationSettings`).
+    replan_on_events : bool
+        Re-plan at once when the set of plugged-in vehicles changes (a plug-in
+        or an unplug seen in the observation), not only every ``replan_steps``.
+        Each solve record says why it ran (``reason``: ``start``, ``interval``,
+        ``plug-in``, ``unplug``, ``plug-in+unplug``).
     """
 
     def __init__(
@@ -139,6 +151,7 @@ class RollingHorizon(Policy):
         seed: int = 0,
         name: str = "rolling",
         early_bias_per_kwh_h: float = 0.0,
+        replan_on_events: bool = True,
     ):
         super().__init__(ctx)
         if stochastic not in ("mean", "worst"):
@@ -154,8 +167,11 @@ class RollingHorizon(Policy):
         self.early_bias_per_kwh_h = float(early_bias_per_kwh_h)
         self.fallback = RulePolicy(ctx, "edf", margins)
         self.fallback_steps = 0
+        self.replan_on_events = bool(replan_on_events)
         self._plan = None
         self._plan_k = -1
+        self._plugged: frozenset = frozenset()
+        self._reason = "start"
 
     def _picture(self, obs: Observation, until: pd.Timestamp):
         ctx = self.ctx
@@ -182,7 +198,7 @@ class RollingHorizon(Policy):
         T = ctx.site.grid.n_steps
         steps = min(self.replan_steps, T - obs.k)
         self._plan_k = obs.k
-        if not len(obs.present):
+        if not len(obs.plugged.v):
             self._plan = (np.zeros((self.V, steps)), np.zeros((self.V, steps)))
             return
         horizon = min(self.lookahead_steps, T - obs.k)
@@ -192,7 +208,7 @@ class RollingHorizon(Policy):
         sc, owner, phantom = build_plan_scenario(
             ctx, obs.k, horizon, obs.peak_import_kw, sessions, fleet, futures, self.early_bias_per_kwh_h
         )
-        record = {"policy": self.name, "time": obs.now.isoformat(), "k": obs.k}
+        record = {"policy": self.name, "time": obs.now.isoformat(), "k": obs.k, "reason": self._reason}
         try:
             out = solve_plan(sc, owner, phantom, self.V, steps, self.options)
         except SolverError as exc:
@@ -210,11 +226,27 @@ class RollingHorizon(Policy):
         record["wall_seconds"] = time.perf_counter() - t0
         self.solves.append(record)
 
+    def _event(self, obs: Observation) -> str:
+        """``plug-in``, ``unplug``, both or ``""``: how the plugged-in vehicles changed since the last plan."""
+        now = _plugged_key(obs)
+        came, left = bool(now - self._plugged), bool(self._plugged - now)
+        self._plugged = now
+        return "+".join(w for w, yes in (("plug-in", came), ("unplug", left)) if yes)
+
     def decide(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
-        if self._plan_k < 0 or obs.k - self._plan_k >= self.replan_steps:
+        event = self._event(obs)
+        due = self._plan_k < 0 or obs.k - self._plan_k >= self.replan_steps
+        if due or (event and self.replan_on_events):
+            self._reason = "start" if self._plan_k < 0 else ("interval" if due else event)
             self._replan(obs)
         if self._plan is None:
             return self.fallback.decide(obs)
         c, d = self._plan
         i = obs.k - self._plan_k
         return c[:, i].copy(), d[:, i].copy()
+
+
+def _plugged_key(obs: Observation) -> frozenset:
+    """The plugged-in vehicles of an observation, each with the boundary it plugged in at."""
+    p = obs.plugged
+    return frozenset(zip(p.v.tolist(), p.plugged_since.tolist(), strict=True))

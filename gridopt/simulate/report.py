@@ -196,7 +196,9 @@ def markdown_report(res: SimulationResult, command: str | None = None) -> str:
     out.append(
         f"Real period {info['start']} to {info['end']} ({sc.grid.n_steps} steps of {info['step_minutes']} min), "
         f"{info['events']} real {info['kind']} of {info['vehicles']} vehicles from `{info['actual']}`. "
-        f"Re-plan every {info['replan_minutes']} min over {info['lookahead_hours']:g} h ahead; forecasts: "
+        f"Re-plan every {info['replan_minutes']} min"
+        f"{' and on every plug-in and unplug' if info.get('replan_on_events') else ''} over "
+        f"{info['lookahead_hours']:g} h ahead; forecasts: "
         f"{info['forecast']}."
     )
     if command:

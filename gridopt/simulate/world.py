@@ -28,7 +28,8 @@ curtailed otherwise.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,32 @@ EPS_KW = 1e-9
 
 
 @dataclass(frozen=True)
+class Plugged:
+    """The vehicles plugged in during step ``k`` as arrays, one entry per vehicle, in world order.
+
+    Attributes
+    ----------
+    v : ndarray of int
+        Vehicle index of the world.
+    is_session : ndarray of bool
+        Plugged in for a session (else a fleet vehicle between trips).
+    soc_kwh : ndarray of float
+    plugged_since : ndarray of int
+        Boundary it plugged in at.
+    session : ndarray of int
+        Row of the real sessions (-1 for fleet vehicles); what the driver
+        reported is in :attr:`World.ses_arrival` etc., exposed through
+        :attr:`Observation.present`.
+    """
+
+    v: np.ndarray
+    is_session: np.ndarray
+    soc_kwh: np.ndarray
+    plugged_since: np.ndarray
+    session: np.ndarray
+
+
+@dataclass(frozen=True)
 class Observation:
     """What an operator knows at boundary ``k`` (the start of step ``k``).
 
@@ -50,30 +77,100 @@ class Observation:
         Boundary (step) number.
     now : pandas.Timestamp
         Its time.
-    present : DataFrame
-        One row per vehicle plugged in during step ``k``: ``v`` (vehicle index
-        of the world), ``vehicle_id``, ``kind`` (``"session"`` or ``"trip"``),
-        ``soc_kwh``, ``plugged_since`` (boundary it plugged in at),
-        ``arrival`` (real arrival time; sessions), ``arrival_soc_kwh``,
-        ``estimated_departure`` (NaT if none), ``reported_target_kwh`` (NaN if
-        none), ``session_id``.
-    away : DataFrame
-        Fleet vehicles out on a trip: ``v``, ``vehicle_id``, ``trip_id``,
-        ``departed`` (boundary it left at; -1 if before the start),
-        ``soc_departure_kwh`` (NaN if it left before the start),
-        ``return_soc_kwh`` (its ``initial_soc`` when it left before the start, else NaN).
+    plugged : Plugged
+        The plugged-in vehicles as arrays (what the fast rule policies read).
+    reported : SessionReports
+        What each real session's driver reported at plug-in (indexed by
+        ``plugged.session``; read only for sessions plugged in now).
+    vehicle_ids : list
+        The world's vehicle ids (index ``v``).
+    away_rows : tuple of (int, dict)
+        Fleet vehicles out on a trip: ``(v, info)``.
     departed_trips : frozenset of (vehicle_id, trip_id)
         Trips that have left (including those under way at the start).
     peak_import_kw : float
         Largest grid import of the steps before ``k`` [kW].
+
+    ``present`` and ``away`` are the same as DataFrames, built on first use:
+
+    * ``present``: one row per vehicle plugged in during step ``k``: ``v``,
+      ``vehicle_id``, ``kind`` (``"session"`` or ``"trip"``), ``soc_kwh``,
+      ``plugged_since``, ``arrival`` (real arrival time; sessions),
+      ``arrival_soc_kwh``, ``estimated_departure`` (NaT if none),
+      ``reported_target_kwh`` (NaN if none), ``session_id``;
+    * ``away``: ``v``, ``vehicle_id``, ``trip_id``, ``departed`` (boundary it
+      left at; -1 if before the start), ``soc_departure_kwh`` (NaN if it left
+      before the start), ``return_soc_kwh`` (its ``initial_soc`` when it left
+      before the start, else NaN).
     """
 
     k: int
     now: pd.Timestamp
-    present: pd.DataFrame
-    away: pd.DataFrame
+    plugged: Plugged
+    reported: SessionReports
+    vehicle_ids: list
+    away_rows: tuple
     departed_trips: frozenset
     peak_import_kw: float
+
+    @cached_property
+    def present(self) -> pd.DataFrame:
+        p, rep = self.plugged, self.reported
+        rows = []
+        for n, v in enumerate(p.v):
+            i = int(p.session[n])
+            row = {
+                "v": int(v),
+                "vehicle_id": self.vehicle_ids[v],
+                "kind": "session" if i >= 0 else "trip",
+                "soc_kwh": float(p.soc_kwh[n]),
+                "plugged_since": int(p.plugged_since[n]),
+                "arrival": pd.NaT,
+                "arrival_soc_kwh": math.nan,
+                "estimated_departure": pd.NaT,
+                "reported_target_kwh": math.nan,
+                "session_id": None,
+            }
+            if i >= 0:
+                row["arrival"] = rep.arrival[i]
+                row["arrival_soc_kwh"] = float(rep.arrival_soc_kwh[n])
+                row["estimated_departure"] = rep.estimate[i]
+                row["reported_target_kwh"] = float(rep.target_kwh[n])
+                row["session_id"] = str(rep.session_id[i])
+            rows.append(row)
+        return pd.DataFrame(rows, columns=PRESENT_COLUMNS)
+
+    @cached_property
+    def away(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"v": v, "vehicle_id": self.vehicle_ids[v], **info} for v, info in self.away_rows],
+            columns=AWAY_COLUMNS,
+        )
+
+
+@dataclass(frozen=True)
+class SessionReports:
+    """What the drivers reported at plug-in.
+
+    Attributes
+    ----------
+    arrival, estimate : list of pandas.Timestamp
+        Per real session: real arrival, the driver's estimated departure (NaT if none).
+    arrival_ns, estimate_ns : ndarray of int
+        The same in nanoseconds since the epoch (estimate: -1 if none).
+    session_id : ndarray of object
+    arrival_soc_kwh, target_kwh : ndarray of float
+        Per plugged-in vehicle (as :attr:`Observation.plugged`): arrival SoC and
+        reported target [kWh] (NaN: trip vehicles, or no target reported).
+    """
+
+    arrival: list
+    estimate: list
+    arrival_ns: np.ndarray
+    estimate_ns: np.ndarray
+    session_id: np.ndarray
+    arrival_soc_kwh: np.ndarray
+    target_kwh: np.ndarray
 
 
 PRESENT_COLUMNS = [
@@ -200,6 +297,15 @@ class World:
         self.ses_estimate = list(est)
         self.ses_reported_soc = rep
         self.ses_id = ses["session_id"].to_numpy(object)
+        self._reports = SessionReports(
+            arrival=self.ses_arrival,
+            estimate=self.ses_estimate,
+            arrival_ns=np.array([pd.Timestamp(t).value for t in self.ses_arrival], dtype=np.int64),
+            estimate_ns=np.array([-1 if pd.isna(t) else pd.Timestamp(t).value for t in self.ses_estimate], dtype=np.int64),
+            session_id=self.ses_id,
+            arrival_soc_kwh=np.zeros(0),
+            target_kwh=np.zeros(0),
+        )
 
     def _trips_under_way_at_start(self) -> None:
         """Fleet vehicles on a trip at the start, and trips that left before it."""
@@ -261,43 +367,39 @@ class World:
                 self._end(j, k)
 
     # --- what a policy sees ---------------------------------------------------
+    def _reported_soc(self, rows: np.ndarray) -> np.ndarray:
+        if not len(self.ses_reported_soc):
+            return np.full(len(rows), math.nan)
+        return self.ses_reported_soc[rows]
+
     def observe(self) -> Observation:
         """The operator's view at the current boundary (see :class:`Observation`)."""
         k = self.k
-        rows = []
-        for v in np.flatnonzero(self.active >= 0):
-            j = self.active[v]
-            i = self.seg_session[j]
-            row = {
-                "v": int(v),
-                "vehicle_id": self.vehicle_ids[v],
-                "kind": "session" if i >= 0 else "trip",
-                "soc_kwh": float(self.soc[v]),
-                "plugged_since": int(self.seg_start[j]),
-                "arrival": pd.NaT,
-                "arrival_soc_kwh": math.nan,
-                "estimated_departure": pd.NaT,
-                "reported_target_kwh": math.nan,
-                "session_id": None,
-            }
-            if i >= 0:
-                row["arrival"] = self.ses_arrival[i]
-                row["arrival_soc_kwh"] = float(self.seg_s0[j])
-                row["estimated_departure"] = self.ses_estimate[i]
-                row["reported_target_kwh"] = float(self.ses_reported_soc[i] * self.B[v])
-                row["session_id"] = str(self.ses_id[i])
-            rows.append(row)
-        present = pd.DataFrame(rows, columns=PRESENT_COLUMNS)
-        away = pd.DataFrame(
-            [{"v": v, "vehicle_id": self.vehicle_ids[v], **info} for v, info in sorted(self.out_on.items())],
-            columns=AWAY_COLUMNS,
+        v = np.flatnonzero(self.active >= 0)
+        j = self.active[v]
+        i = self.seg_session[j]
+        ses = i >= 0
+        safe = np.where(ses, i, 0)
+        plugged = Plugged(
+            v=v,
+            is_session=ses,
+            soc_kwh=self.soc[v].astype(float),
+            plugged_since=self.seg_start[j].astype(int),
+            session=i,
+        )
+        reported = replace(
+            self._reports,
+            arrival_soc_kwh=np.where(ses, self.seg_s0[j], math.nan),
+            target_kwh=np.where(ses, self._reported_soc(safe) * self.B[v], math.nan),
         )
         peak = float(self.imp[:k].max()) if k > 0 else 0.0
         return Observation(
             k=k,
             now=self.sc.grid.boundary_time(k),
-            present=present,
-            away=away,
+            plugged=plugged,
+            reported=reported,
+            vehicle_ids=self.vehicle_ids,
+            away_rows=tuple(sorted(self.out_on.items())),
             departed_trips=frozenset(self.departed),
             peak_import_kw=peak,
         )
