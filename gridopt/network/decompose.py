@@ -326,10 +326,15 @@ class _Dask:
 
     def __init__(self, client, sites):
         self.client = client
-        self.futures = client.scatter(list(sites), broadcast=False)
+        self.futures = client.scatter(list(sites), broadcast=False, hash=False)  # own keys: no clash with an earlier scatter
+        self.pos = {id(s): i for i, s in enumerate(sites)}
 
     def map_sites(self, fn, sites, args_per_site):
-        futs = [self.client.submit(fn, f, *a, pure=False) for f, a in zip(self.futures, args_per_site, strict=True)]
+        """``fn(site, *args)`` for each of ``sites`` (any of the scattered ones, in any order)."""
+        futs = [
+            self.client.submit(fn, self.futures[self.pos[id(s)]], *a, pure=False)
+            for s, a in zip(sites, args_per_site, strict=True)
+        ]
         return self.client.gather(futs)
 
 
@@ -342,6 +347,7 @@ def decompose(
     tol: float = 1e-4,
     max_iter: int = 60,
     repair_central_max_vehicles: int | None = None,
+    initial: list | None = None,
     log=None,
 ) -> FeederPlan:
     """The coupled plan by column generation (see the module's notes), subproblems on ``client`` (Dask) or here.
@@ -357,6 +363,8 @@ def decompose(
     repair_central_max_vehicles : int, optional
         Fractional sites with at most this many vehicles in all are repaired as one MILP
         (default :data:`REPAIR_CENTRAL_MAX_VEHICLES`), else each within its share of the rows' slack.
+    initial : list of Priced, optional
+        Each site's plan without prices (the sites alone), if already solved: the first round.
     log : callable, optional
         ``log(dict)`` after each round (iteration, master cost, bound, gap, artificial, columns added).
 
@@ -380,7 +388,7 @@ def decompose(
     runner = _Dask(client, sites) if client is not None else _Local()
     master = Master(buses, coef, kept, T, [[] for _ in range(S)], [[] for _ in range(S)])
     task_s: list[float] = []
-    first = runner.map_sites(price_site, sites, [(None, options)] * S)
+    first = initial if initial is not None else runner.map_sites(price_site, sites, [(None, options)] * S)
     for s, pr in enumerate(first):
         if not math.isfinite(pr.cost):
             raise InfeasibleError(f"site {sites[s].name}: no plan ({pr.status})")

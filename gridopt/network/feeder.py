@@ -518,7 +518,7 @@ def plan_feeder(fd: Feeder, *, client=None, method: str = "auto", log=None) -> F
         if method == "central":
             sol = solve_central(fd.sites, rows, fd.options)
         else:
-            sol = decompose(fd.sites, rows, fd.options, client=client)
+            sol = decompose(fd.sites, rows, fd.options, client=client, initial=alone_p)
         plan = _case(fd, "plan", [site_frames(s, v) for s, v in zip(fd.sites, sol.values, strict=True)])
         v = plan.violations()
         rec = {

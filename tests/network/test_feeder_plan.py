@@ -217,3 +217,23 @@ def test_decomposition_equals_central(tmp_path):
     assert dr.info["repair"]["fractional_method"] == "sequential"
     assert dr.info["primal_residual"] <= 1e-6
     assert fp.objective * (1 - 1e-4) <= dr.objective <= fp.objective * 1.02
+
+
+def test_decomposition_on_dask(tmp_path):
+    """On a one-worker LocalCluster (shut down after): the same plan, and tasks for any subset of the sites."""
+    from distributed import Client, LocalCluster
+
+    from gridopt.network.decompose import _Dask, price_site
+
+    sites = synthetic_sites(tmp_path, 3, 2)
+    rows = tight_rows(24)
+    local = decompose(sites, rows, GAP4, tol=1e-5)
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cl:
+        with Client(cl) as client:
+            dp = decompose(sites, rows, GAP4, client=client, tol=1e-5)
+            sub = _Dask(client, sites).map_sites(price_site, [sites[2], sites[0]], [(None, GAP4), (None, GAP4)])
+    assert dp.objective == pytest.approx(local.objective, rel=1e-6)
+    assert dp.info["primal_residual"] <= 1e-6
+    assert [p.cost for p in sub] == pytest.approx([price_site(sites[i], None, GAP4).cost for i in (2, 0)], rel=1e-9)
