@@ -172,6 +172,9 @@ def ev_frame(network: NetworkData, profiles: BusProfiles, p_bus_kw, *, name: str
         raise ScenarioError(f"{source}: {name} must be a DataFrame (time x bus name), got {type(p_bus_kw).__name__}")
     for b in p_bus_kw.columns:
         network.bus(b, source=source, field=f"{name} column")
+    if not p_bus_kw.columns.is_unique:
+        dup = p_bus_kw.columns[p_bus_kw.columns.duplicated()][0]
+        raise ScenarioError(f"{source}: {name} has bus '{dup}' twice (one column per bus)")
     if len(p_bus_kw) != profiles.n_steps or not p_bus_kw.index.equals(profiles.index):
         raise ScenarioError(
             f"{source}: {name} has {len(p_bus_kw)} rows on another index than the {profiles.n_steps} network steps"

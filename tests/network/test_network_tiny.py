@@ -204,8 +204,31 @@ def test_bad_buses_and_plans():
         gn.ac_check(nd, prof, pd.DataFrame({"nope": [1.0]}, index=prof.index))
     with pytest.raises(ScenarioError, match="NaN"):
         gn.ac_check(nd, prof, pd.DataFrame({"b1": [float("nan")]}, index=prof.index))
+    with pytest.raises(ScenarioError, match="bus 'b1' twice"):
+        gn.ac_check(nd, prof, pd.DataFrame([[1.0, 2.0]], index=prof.index, columns=["b1", "b1"]))
     with pytest.raises(ScenarioError, match="another index"):
         gn.ac_check(nd, prof, pd.DataFrame({"b1": [1.0, 2.0]}))
     with pytest.raises(ScenarioError) as exc:
         nd.bus("b7", source="feeder.yaml")
     assert "\n" not in str(exc.value)
+
+
+def test_power_factor_moves_reactive_power_with_active_power():
+    """At pf 0.9 (lagging) a kW brings tan(acos 0.9) = 0.4843 kvar: LinDistFlow's drop is (R + X tan phi) / Vn^2."""
+    nd = chain()
+    tan_phi = math.tan(math.acos(0.9))
+    lin = gn.linearise(nd, one_step(nd), ["b1", "b2"], power_factor=0.9)
+    k11 = (0.1 + 0.05 * tan_phi) / 400**2 * 1000.0
+    k22 = (0.3 + 0.15 * tan_phi) / 400**2 * 1000.0
+    np.testing.assert_allclose(np.diag(lin.S_vm), [-k11, -k22], rtol=1e-3)
+    prof = one_step(nd)
+    plan = pd.DataFrame({"b2": [5.0]}, index=prof.index)
+    with_q = gn.ac_check(nd, prof, plan, power_factor=0.9).elements.set_index("element")
+    explicit = gn.ac_check(nd, prof, plan, q_bus_kvar=plan * tan_phi).elements.set_index("element")
+    unity = gn.ac_check(nd, prof, plan).elements.set_index("element")
+    assert with_q.loc["b2", "vm_pu"] == pytest.approx(explicit.loc["b2", "vm_pu"], abs=1e-12)
+    # the reactive part adds X_total * Q / Vn^2 = 0.15 ohm * 2.42 kvar / (400 V)^2 = 0.0023 pu of drop (first order)
+    drop = unity.loc["b2", "vm_pu"] - with_q.loc["b2", "vm_pu"]
+    assert drop == pytest.approx(0.15 * 5.0 * tan_phi * 1000.0 / 400**2, rel=0.03)
+    with pytest.raises(ScenarioError, match="power_factor 0 is not in"):
+        gn.ac_check(nd, prof, plan, power_factor=0)
