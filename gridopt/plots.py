@@ -244,9 +244,9 @@ def soc(result, vehicle_ids, *, baseline: bool = True) -> go.Figure:
         v = sc.vehicles.loc[vid]
         model = v.get("model", "") if "model" in sc.vehicles.columns else ""
         v2g = ", V2G" if v["max_discharge_kw"] > 0 else ""
-        titles.append(
-            f"<b>{vid}</b>  {model} {v['battery_kwh']:g} kWh, {v['max_charge_kw']:g} kW{v2g}".replace("  ", " ")
-        )
+        battery = f"{v['battery_kwh']:g} kWh"
+        model = "" if not isinstance(model, str) else model.replace(battery, "").strip()  # a model named by its size
+        titles.append(f"<b>{vid}</b>  {model} {battery}, {v['max_charge_kw']:g} kW{v2g}".replace("  ", " "))
     height = 90 + 190 * n
     fig = make_subplots(
         rows=n, cols=1, shared_xaxes=True, vertical_spacing=min(0.3, 48 / height), subplot_titles=titles or None

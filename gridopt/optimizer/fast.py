@@ -383,6 +383,8 @@ def solve_fast(
         linear objective, e.g. :func:`gridopt.grid.pareto.least_value`'s least
         emissions); applied to the LP and the MILP alike.
     """
+    from .highs import note_stage
+
     t0 = time.monotonic()
     if deadline is None:
         deadline = t0 + float(options.time_limit_s)
@@ -433,6 +435,7 @@ def solve_fast(
         return done(best, report(status, upper, bound, method(), term))
 
     if mm.charger_block is not None and mm.charger_block.n_binaries:
+        note_stage("mip", upper, -math.inf)
         hm, bound = _assignment_mip(mm, target, best, left())
         ran.append("mip")
         info, st = hm.getInfo(), hm.getModelStatus()
@@ -441,6 +444,7 @@ def solve_fast(
         if info.primal_solution_status == 2 and info.objective_function_value <= upper:
             best, upper, source = np.array(hm.getSolution().col_value), info.objective_function_value, "mip"
         return out_of_time(bound, hm.modelStatusToString(st))
+    note_stage("lp", upper, -math.inf)  # the app's progress (gridopt.optimizer.highs.Watch)
     # 1. the LP bound (without scaling: the model is well scaled already, and HiGHS's
     #    scaling doubled the time of the same iterations on large fleets; benchmarks/)
     if best is not None and left() <= 0.01:
@@ -511,6 +515,7 @@ def solve_fast(
         source = "lp"
         return done(x_lp, report(Status.OPTIMAL, lower, lower, "lp", "optimal"))
 
+    note_stage("repair", upper, lower)
     # 2. repair: binaries fixed from the LP's plan; the fixed MILP is the LP with
     #    tighter bounds, re-solved warm from the LP's basis
     t2 = time.monotonic()
@@ -550,6 +555,7 @@ def solve_fast(
     free = conflict_vehicles(mm, x_lp)
     stages["conflict_vehicles"] = int(free.sum())
     if best is not None and 0 < free.sum() < len(free) and left() > 0.1:
+        note_stage("neighbourhood", upper, lower)
         t3 = time.monotonic()
         hs = _mip(mm, target, best)
         fixed_cols = _binaries_of(mm, ~free)
@@ -577,6 +583,7 @@ def solve_fast(
     # a start goes with presolve off, which is cheap only for small models; large
     # ones get no start (our best plan is kept anyway if HiGHS finds nothing better).
     small = mm.n_cols <= START_MAX_COLUMNS
+    note_stage("mip", upper, lower)
     hm = _mip(mm, target, best if small else None)
     if small and best is not None:
         hm.setOptionValue("presolve", "off")

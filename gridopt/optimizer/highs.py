@@ -121,14 +121,21 @@ def run_until(h: highspy.Highs, seconds: float) -> None:
     limit = timer_interval(seconds)
     h.setOptionValue("time_limit", h.getRunTime() + limit)
     stop = threading.Event()
+    watch = watched()  # the app's Stop button and progress (None outside the app)
+    user_stop = watch.stop if watch is not None else stop
 
     def interrupt(event) -> None:
         # set both ways: HiGHS keeps the flag of an earlier interrupted solve
-        event.interrupt(stop.is_set())
+        event.interrupt(stop.is_set() or user_stop.is_set())
+
+    def progress(event) -> None:
+        watch.highs(event.data_out.mip_primal_bound, event.data_out.mip_dual_bound)
 
     callbacks = (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt)
     for cb in callbacks:
         cb.subscribe(interrupt)
+    if watch is not None:
+        h.cbMipInterrupt.subscribe(progress)
     timer = threading.Timer(timer_interval(limit + WATCHDOG_GRACE_S), stop.set)
     timer.daemon = True
     timer.start()
@@ -138,3 +145,59 @@ def run_until(h: highspy.Highs, seconds: float) -> None:
         timer.cancel()
         for cb in callbacks:
             cb.unsubscribe(interrupt)
+        if watch is not None:
+            h.cbMipInterrupt.unsubscribe(progress)
+
+
+# ---------------------------------------------------------------------------
+# Watching the solves of one thread from another (the app's progress and Stop)
+# ---------------------------------------------------------------------------
+
+_watched = threading.local()
+
+
+class Watch:
+    """What the app watches of a solve running in another thread; subclassed by the app.
+
+    ``stop`` is set by the watcher (a Stop button): every HiGHS run of the
+    watched thread is then interrupted, as at a time limit, so the solve
+    returns its best plan so far. :meth:`stage` and :meth:`highs` are called
+    from the solving thread; the base class ignores them.
+    """
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+
+    def stage(self, name: str, incumbent: float, bound: float) -> None:
+        """The solve entered stage ``name`` with the best plan's cost ``incumbent`` and a proven ``bound``."""
+
+    def highs(self, primal: float, dual: float) -> None:
+        """HiGHS's own primal and dual bound of the run in progress (branch and bound only)."""
+
+
+def watching(watch: Watch | None):
+    """Context manager: watch the solves of the current thread with ``watch`` (None: stop watching)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def _ctx():
+        before = getattr(_watched, "watch", None)
+        _watched.watch = watch
+        try:
+            yield watch
+        finally:
+            _watched.watch = before
+
+    return _ctx()
+
+
+def watched() -> Watch | None:
+    """The :class:`Watch` of the current thread, if any."""
+    return getattr(_watched, "watch", None)
+
+
+def note_stage(name: str, incumbent: float, bound: float) -> None:
+    """Tell the current thread's watch (if any) that the solve entered stage ``name``."""
+    w = watched()
+    if w is not None:
+        w.stage(name, incumbent, bound)

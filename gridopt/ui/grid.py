@@ -19,7 +19,7 @@ from gridopt.errors import GridoptError
 from gridopt.scenario import Scenario, step_inputs
 from gridopt.ui import state
 from gridopt.ui.kpis import kpi_cards
-from gridopt.ui.plan import PLOT_CONFIG
+from gridopt.ui.plan import PLOT_CONFIG, caveats
 
 PLAN = "gridopt/ui/pages/plan.py"
 #: Subheader and caption of each figure of :func:`gridopt.plots.grid_figures`.
@@ -94,7 +94,8 @@ def _choose_run(done: list[state.Run]) -> state.Run:
         index=default,
         format_func=lambda n: by_number[n].label,
         key="grid_run",
-        help="Runs of this session; first the one the Plan page shows.",
+        width=420,
+        help="The kept runs; first the one the Plan page shows.",
     )
     return by_number[number]
 
@@ -173,25 +174,20 @@ def _grid_kpis(run: state.Run) -> None:
     st.subheader("For the grid")
     kpi_cards(s, kpis, baseline=bool(s.get("baseline")))
     notes = []
-    if s.get("baseline"):
-        notes.append(
-            "Small figures: difference from uncontrolled charging until each need is met, the same energy as the "
-            "plan (green = better for the grid)."
-        )
+    notes += caveats(s, grid=True)
     if not st_.has_net_load:
         notes.append("No `net_load_kw` signal: the grid peak and the load std are those of the site's own net import.")
     money = _money(s)
     if money:
         notes.append(money)
-    st.caption(" ".join(notes))
+    st.caption("  \n".join(notes))
 
 
 def _flex_kpis(summary: dict) -> None:
     """Cards for the flexibility the plan leaves, against uncontrolled charging (when the summary has them)."""
     kpis = [k for k in report.FLEX_KPIS if report.kpi_value(summary, k.key) is not None]
     if kpis:
-        with st.columns([2, 3])[0]:
-            kpi_cards(summary, kpis, baseline=bool(summary.get("baseline")))
+        kpi_cards(summary, kpis, baseline=bool(summary.get("baseline")))
 
 
 #: Label of each Pareto trade.
@@ -230,8 +226,8 @@ def _pareto(run: state.Run) -> None:
     sc = run.scenario
     trades = [t for t in TRADES if t != "cost:carbon" or step_inputs(sc).carbon_kg_per_kwh is not None]
     st.subheader("Pareto front")
-    left, mid, right = st.columns([2, 1, 1], vertical_alignment="bottom")
-    trade = left.radio(
+    row = st.container(horizontal=True, wrap=True, vertical_alignment="bottom", gap="medium")
+    trade = row.radio(
         "Trade-off",
         trades,
         format_func=TRADES.get,
@@ -240,8 +236,8 @@ def _pareto(run: state.Run) -> None:
         help="Cost against emissions needs a carbon_kg_per_kwh signal; the grid peak is net_load_kw + site import - "
         "export (the site alone without net_load_kw).",
     )
-    points = int(mid.number_input("Points", min_value=2, max_value=15, value=5, step=1, key="pareto_points"))
-    clicked = right.button("Compute the front", icon=":material/insights:", key="pareto_run", width="stretch")
+    points = int(row.number_input("Points", min_value=2, max_value=15, value=5, step=1, key="pareto_points", width=140))
+    clicked = row.button("Compute the front", icon=":material/insights:", key="pareto_run")
     cache = st.session_state.setdefault("_pareto", {})
     alive = {r.number for r in state.runs()}
     for k in [k for k in cache if k[0] not in alive]:
@@ -279,6 +275,7 @@ def _pareto(run: state.Run) -> None:
 def render() -> None:
     """Draw the Grid page."""
     state.keep_widget_state()
+    state.collect_job()
     done = [r for r in state.runs() if r.result is not None]
     if not done:
         st.title("Grid")
@@ -291,9 +288,7 @@ def render() -> None:
         st.page_link(PLAN, label="Go to the Plan page", icon=":material/arrow_back:")
         return
     title = st.empty()  # the run chosen below names the title
-    left, _ = st.columns([2, 3])
-    with left:
-        run = _choose_run(done)
+    run = _choose_run(done)
     sc = run.scenario
     title.title(f"Grid: {sc.name}")
     st.markdown(_facts(sc))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 
 import streamlit as st
 
@@ -29,6 +31,7 @@ def _on_upload() -> None:
 
 def scenario_picker() -> state.Source:
     """Selectbox of ready and uploaded scenarios, and the upload box; returns the chosen source."""
+    apply_query()
     sb = st.sidebar
     sb.caption(
         "**gridopt** plans when each electric vehicle charges or discharges, at the lowest cost within the site's limits."
@@ -118,6 +121,7 @@ def edit_widgets(source: state.Source) -> tuple[Edits, list[str]]:
 
     def init(name: str, value) -> str:
         st.session_state.setdefault(key(name), value)
+        st.session_state.setdefault("_edit_defaults", {})[key(name)] = value  # for the query string
         return key(name)
 
     sb = st.sidebar
@@ -344,3 +348,120 @@ def _series_columns(sc: Scenario) -> set[str]:
     if sc.config.get("timeseries") and "pv" not in sc.config and sc.series["pv_kw"].max() > 0:
         out.add("pv_kw")
     return out
+
+
+# ---------------------------------------------------------------------------
+# The scenario and its edits in the query string: a reload or a shared link keeps them
+# ---------------------------------------------------------------------------
+
+#: Query parameters that are not edits.
+QUERY_SCENARIO, QUERY_MODE = "scenario", "mode"
+#: Edits that may be negative (every other number in the sidebar is at least 0).
+SIGNED = ("pv_latitude", "pv_longitude", "import_const", "export_const")
+
+
+def _query_value(text: str, default):
+    """A query parameter as the widget's type (that of its default), or None if it does not fit."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value if isinstance(value, bool) and isinstance(default, bool) else None
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return None
+        if isinstance(default, int):
+            return int(value) if float(value).is_integer() else None
+        return float(value)
+    if isinstance(value, str) and isinstance(default, str):
+        return value
+    return None
+
+
+def apply_query() -> None:
+    """Once per session (a reload, a shared link): take the scenario and the edits from the query string.
+
+    ``?scenario=depot_bus_v2g&import_limit_kw=140.0&v2g_pct=50&mode="quick"``: the names are the
+    sidebar's fields, the values JSON as :func:`sync_query` writes them. Values that do not fit their
+    field are left out with a warning.
+    """
+    if st.session_state.get("_query_applied"):
+        return
+    st.session_state["_query_applied"] = True
+    q = st.query_params.to_dict()
+    if not q:
+        return
+    stem = q.pop(QUERY_SCENARIO, None)
+    mode = q.pop(QUERY_MODE, None)
+    if mode in ('"quick"', "quick"):
+        st.session_state["run_mode"] = "Quick"
+    sid = f"ready:{stem}" if stem else None
+    if sid is None or sid not in state.ready_paths():
+        if stem:
+            st.session_state["query_problems"] = [f"the link's scenario {stem!r} is not one of the ready scenarios"]
+        return
+    st.session_state["source"] = sid
+    source = state.get_source(sid)
+    if source.scenario is None:
+        return
+    base = current_edits(source.scenario)
+    defaults = _widget_defaults(base)
+    problems = []
+    for name, text in q.items():
+        if name not in defaults:
+            problems.append(f"the link's {name}={text} is not an edit and is left out")
+            continue
+        value = _query_value(text, defaults[name])
+        if value is None or (isinstance(value, (int, float)) and value < 0 and name not in SIGNED):
+            problems.append(f"the link's {name}={text} does not fit that field and is left out")
+            continue
+        st.session_state[f"edit:{sid}:{name}"] = value
+    st.session_state["query_problems"] = problems
+
+
+def _widget_defaults(base: Edits) -> dict:
+    """The type of each sidebar field (its default's), for reading the query string."""
+    return {
+        "no_import_limit": False,
+        "import_limit_kw": 0.0,
+        "export_limit_kw": 0.0,
+        "pv_series_scale": 100,
+        "pv_peak_kw": 0.0,
+        "pv_tilt_deg": 0.0,
+        "pv_azimuth_deg": 0.0,
+        "pv_latitude": 0.0,
+        "pv_longitude": 0.0,
+        "import_mode": KEEP,
+        "import_const": 0.0,
+        "import_tou": "",
+        "export_mode": KEEP,
+        "export_const": 0.0,
+        "demand_charge_per_kw": 0.0,
+        "n_vehicles": int(base.n_vehicles),
+        "v2g_pct": 0,
+        "degradation": 0.0,
+        "horizon_hours": 0.0,
+        "step_minutes": int(base.step_minutes),
+        "time_limit_s": 0.0,
+        "gap_pct": 0.0,
+    }
+
+
+def sync_query(source: state.Source) -> None:
+    """Write the scenario (a ready one) and the edits that differ from it into the query string."""
+    want: dict[str, str] = {}
+    if source.id.startswith("ready:"):
+        want[QUERY_SCENARIO] = source.id.split(":", 1)[1]
+        prefix = f"edit:{source.id}:"
+        defaults = st.session_state.get("_edit_defaults", {})
+        for k, default in defaults.items():
+            if not k.startswith(prefix) or k not in st.session_state:
+                continue
+            value = st.session_state[k]
+            if value != default and isinstance(value, (bool, int, float, str)):
+                want[k[len(prefix) :]] = json.dumps(value)
+    if st.session_state.get("run_mode") == "Quick":
+        want[QUERY_MODE] = "quick"
+    if st.query_params.to_dict() != want:
+        st.query_params.from_dict(want)

@@ -4,10 +4,13 @@
 * **Edits**: widget values, kept per source (``edit:<source>:<field>``) so
   that switching scenarios or pages keeps them.
 * **Cache**: loading, editing and solving are cached with ``st.cache_data``;
-  a solve is keyed on the scenario's content
+  a solve's outcome is kept by the scenario's content
   (:func:`gridopt.fingerprint.scenario_fingerprint`), so unchanged inputs are
-  never solved twice, whatever page, session or file they come from.
-* **Runs**: every run of the session, for the Compare page.
+  never solved twice in a process.
+* **Solves** run in a background thread (:class:`Job`), watched by the page
+  (progress, Stop); a finished solve becomes a **run**.
+* **Runs**: kept on disk (:mod:`gridopt.ui.store`) so that a reload keeps them;
+  the last :data:`MAX_RUNS`, for the Plan, Grid and Compare pages.
 
 Uploads and edited tables live in a private temporary folder per session
 (:class:`gridopt.io.workspace.Workspace`), removed when the session ends.
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
+import threading
 import time
 import warnings
 from contextlib import nullcontext
@@ -35,16 +40,21 @@ from gridopt.io import upload
 from gridopt.io.read import load_scenario, read_limit
 from gridopt.io.upload import unpack_scenario_zip
 from gridopt.io.workspace import Workspace
+from gridopt.optimizer.highs import Watch, watching
+from gridopt.optimizer.solve import relative_gap
 from gridopt.scenario import Scenario
+from gridopt.ui import store
 
 #: Folder of the ready scenarios (override with GRIDOPT_SCENARIO_DIR).
 SCENARIO_DIR = Path(os.environ.get("GRIDOPT_SCENARIO_DIR") or Path(__file__).resolve().parents[2] / "scenarios")
 #: The ready scenario shown first, when present.
 DEFAULT_SCENARIO = "depot_bus_v2g"
-#: Runs kept per session for comparison.
+#: Runs kept (on disk and in the session) for comparison.
 MAX_RUNS = 12
+#: Runs the Compare page ticks by default: the latest.
+COMPARE_TICKED = 4
 #: Prefixes of session keys that must outlive a page switch.
-PERSISTENT = ("edit:", "source")
+PERSISTENT = ("edit:", "source", "run_mode")
 
 log = logging.getLogger("gridopt.ui")
 
@@ -185,7 +195,7 @@ def edited_scenario(source: Source, edits: Edits) -> tuple[Scenario | None, str 
 
 
 # ---------------------------------------------------------------------------
-# Solving
+# Solving: off the script thread, watched, stoppable
 # ---------------------------------------------------------------------------
 
 
@@ -199,13 +209,20 @@ class Outcome:
     seconds: float = 0.0
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _solve(fingerprint: str, _sc: Scenario) -> Outcome:
+#: Outcomes of finished (not stopped) solves, by the scenario's fingerprint: unchanged inputs are never solved
+#: twice in this process, whatever page, session or file they come from.
+_SOLVED: dict[str, Outcome] = {}
+_SOLVED_MAX = 32
+_solved_lock = threading.Lock()
+
+
+def solve_now(sc: Scenario) -> Outcome:
+    """Solve ``sc`` in this thread (no Streamlit calls: it runs in a :class:`Job`'s thread)."""
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = gridopt.optimize(_sc)
+            res = gridopt.optimize(sc)
         return Outcome(res, seconds=time.perf_counter() - t0)
     except InfeasibleError as exc:
         return Outcome(None, str(exc), "infeasible", time.perf_counter() - t0)
@@ -219,23 +236,147 @@ def _solve(fingerprint: str, _sc: Scenario) -> Outcome:
         return Outcome(None, unexpected("The optimization", exc), "bug")
 
 
-def solve(sc: Scenario) -> Outcome:
-    """Solve ``sc`` (cached on its content) showing a spinner with the elapsed time."""
-    opts = sc.solver
-    text = (
-        f"Optimizing {len(sc.vehicles)} vehicles × {sc.grid.n_steps} steps with HiGHS "
-        f"(stops at a proven gap of {100 * opts.mip_rel_gap:g}% or after {opts.time_limit_s:g} s)…"
-    )
-    with st.spinner(text, show_time=True):
-        return _solve(scenario_fingerprint(sc), sc)
+#: Stages of the fast path (:mod:`gridopt.optimizer.fast`) as the progress line names them.
+STAGES = {
+    "starting": "building the model",
+    "lp": "solving the LP relaxation (a bound on the best cost)",
+    "repair": "repairing the LP's plan into a feasible one",
+    "neighbourhood": "branch and bound on the vehicles the LP got wrong",
+    "mip": "branch and bound on the whole model",
+}
 
 
-# ---------------------------------------------------------------------------
-# Runs of this session
-# ---------------------------------------------------------------------------
+class Progress(Watch):
+    """The best plan and the proven bound of a solve in progress (fed from the solving thread).
+
+    The fast path names its stage with the best plan's cost and the bound proven
+    so far; HiGHS's own figures count only where they hold for the whole model:
+    an incumbent in the branch and bound stages (any of their plans is a plan of
+    the whole model), a bound only in the last one (the neighbourhood's bound
+    holds for a restricted model).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.name = "starting"
+        self.incumbent = math.inf
+        self.bound = -math.inf
+
+    def stage(self, name: str, incumbent: float, bound: float) -> None:
+        with self._lock:
+            self.name = name
+            self._better(incumbent, bound)
+
+    def highs(self, primal: float, dual: float) -> None:
+        with self._lock:
+            self._better(
+                primal if self.name in ("neighbourhood", "mip") else math.inf,
+                dual if self.name == "mip" else -math.inf,
+            )
+
+    def _better(self, incumbent: float, bound: float) -> None:
+        if incumbent == incumbent and incumbent < self.incumbent:
+            self.incumbent = incumbent
+        if bound == bound and bound > self.bound:
+            self.bound = bound
+
+    def snapshot(self) -> dict:
+        """``stage`` (words), ``incumbent``, ``bound`` (the objective; ±inf when none yet), ``gap`` (or None)."""
+        with self._lock:
+            inc, bound, name = self.incumbent, self.bound, self.name
+        gap = relative_gap(inc, bound) if math.isfinite(inc) and math.isfinite(bound) else None
+        return {"stage": STAGES.get(name, name), "incumbent": inc, "bound": bound, "gap": gap}
 
 
 @dataclass
+class Job:
+    """A solve running in a background thread for this session; it becomes a :class:`Run` when done."""
+
+    source_id: str
+    scenario: Scenario
+    fingerprint: str
+    changes: list[str]
+    quick: bool
+    progress: Progress = field(default_factory=Progress)
+    started: float = field(default_factory=time.monotonic)  #: when the user clicked Run
+    outcome: Outcome | None = None
+    finished: float | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def stopped(self) -> bool:
+        return self.progress.stop.is_set()
+
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    def _work(self) -> None:
+        with _solved_lock:
+            cached = _SOLVED.get(self.fingerprint)
+        if cached is None:
+            with watching(self.progress):
+                out = solve_now(self.scenario)
+            if not self.stopped and out.kind != "bug":
+                with _solved_lock:
+                    _SOLVED[self.fingerprint] = out
+                    while len(_SOLVED) > _SOLVED_MAX:
+                        del _SOLVED[next(iter(_SOLVED))]
+        else:
+            out = cached
+        self.finished = time.monotonic()
+        self.outcome = out
+
+    def start(self) -> Job:
+        self.thread = threading.Thread(target=self._work, name=f"gridopt-solve-{self.fingerprint[:8]}", daemon=True)
+        self.thread.start()
+        return self
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the solve; True when it is done."""
+        if self.thread is not None:
+            self.thread.join(max(0.0, seconds))
+        return self.done
+
+
+def job() -> Job | None:
+    """This session's solve in progress (or finished and not yet collected)."""
+    return st.session_state.get("job")
+
+
+def start_job(source: Source, sc: Scenario, edits: Edits, quick: bool) -> Job:
+    """Start solving ``sc`` in a background thread; the page polls it (:func:`collect_job`)."""
+    changes = describe_changes(current_edits(source.scenario), edits)
+    j = Job(source.id, sc, scenario_fingerprint(sc), changes, quick).start()
+    st.session_state["job"] = j
+    return j
+
+
+def stop_job() -> None:
+    j = job()
+    if j is not None:
+        j.progress.stop.set()
+
+
+def collect_job() -> Run | None:
+    """Turn this session's finished solve into a run (kept on disk); None while it runs or when there is none."""
+    j = job()
+    if j is None or not j.done:
+        return None
+    del st.session_state["job"]
+    return add_run(j)
+
+
+# ---------------------------------------------------------------------------
+# Runs: this session's, kept on disk (gridopt.ui.store) so that a reload keeps them
+# ---------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
 class Run:
     """One optimization the user ran, kept for showing and comparing."""
 
@@ -247,30 +388,92 @@ class Run:
     outcome: Outcome
     label: str = ""
     when: float = field(default_factory=time.time)
+    wall_seconds: float = 0.0  #: from the click on Run to the plan [s]
+    stopped: bool = False  #: the user pressed Stop: the best plan found by then
+    quick: bool = False  #: solved with the quick gap (:data:`QUICK_GAP`)
 
     @property
     def result(self):
         return self.outcome.result
 
 
+#: Largest length of a run's label [characters].
+LABEL_MAX = 40
+#: Target gap of a quick run.
+QUICK_GAP = 0.01
+
+
+def short_label(number: int, name: str, changes: list[str]) -> str:
+    """``'#3 depot-bus-v2g'``, ``'#4 depot-bus-v2g: import limit 140 kW'`` or ``'#5 depot-bus-v2g: 3 edits'``."""
+    base = f"#{number} {name}"
+    if not changes:
+        return base[:LABEL_MAX]
+    one = f"{base}: {changes[0]}"
+    if len(changes) == 1 and len(one) <= LABEL_MAX:
+        return one
+    n = f"{base}: {len(changes)} edit{'s' if len(changes) > 1 else ''}"
+    return n if len(n) <= LABEL_MAX else base[: LABEL_MAX - 1] + "…"
+
+
 def runs() -> list[Run]:
-    return st.session_state.setdefault("runs", [])
+    """This session's runs, oldest first: on a new session (a reload), the stored ones."""
+    if "runs" not in st.session_state:
+        loaded, problems = store.load(MAX_RUNS)
+        st.session_state["runs"] = loaded
+        st.session_state["store_problems"] = problems
+    return st.session_state["runs"]
 
 
-def add_run(source: Source, sc: Scenario, edits: Edits, outcome: Outcome) -> Run:
+def add_run(j: Job) -> Run:
     all_runs = runs()
-    number = st.session_state.get("run_counter", 0) + 1
-    st.session_state["run_counter"] = number
-    changes = describe_changes(current_edits(source.scenario), edits)
-    label = f"#{number} {source.scenario.name}" + (f": {', '.join(changes)}" if changes else "")
-    run = Run(number, source.id, scenario_fingerprint(sc), sc, changes, outcome, label)
+    number = store.claim_number()
+    name = j.scenario.name
+    run = Run(
+        number,
+        j.source_id,
+        j.fingerprint,
+        j.scenario,
+        j.changes,
+        j.outcome,
+        short_label(number, name, j.changes),
+        wall_seconds=j.elapsed(),
+        stopped=j.stopped,
+        quick=j.quick,
+    )
+    try:
+        store.save(run)
+    except Exception as exc:  # noqa: BLE001 - a full disk loses persistence, not the run
+        log.warning("run #%s not stored: %s", number, exc)
+        store.delete(number)
     all_runs.append(run)
+    chosen = st.session_state.get("cmp_chosen")
+    if chosen is not None:  # the Compare page ticks a new run (and unticks the oldest beyond four)
+        chosen.append(number)
+        del chosen[:-COMPARE_TICKED]
+    for old in all_runs[:-MAX_RUNS]:
+        store.delete(old.number)
     del all_runs[:-MAX_RUNS]
     return run
 
 
+def relabel(run: Run, label: str) -> None:
+    """Rename a run (kept on disk)."""
+    label = " ".join(label.split())[:LABEL_MAX]
+    if label and label != run.label:
+        run.label = label
+        try:
+            store.save(run)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("run #%s not stored: %s", run.number, exc)
+
+
+def forget_runs() -> None:
+    st.session_state["runs"] = []
+    store.delete_all()
+
+
 def run_for(source_id: str, fingerprint: str) -> Run | None:
-    """The latest run of exactly these inputs."""
+    """The latest run of exactly these inputs (a stopped run counts: the page offers to run again)."""
     for r in reversed(runs()):
         if r.source_id == source_id and r.fingerprint == fingerprint:
             return r
