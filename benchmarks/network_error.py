@@ -3,7 +3,7 @@
     .venv-grid/bin/python benchmarks/network_error.py                          # three LV grids, -11..+22 kW
     .venv-grid/bin/python benchmarks/network_error.py --codes 1-MV-semiurb--0-sw --kw -100 400 --draws 60
 
-For each grid: ``linearise`` a winter day (2024-01-15, 96 steps of 15 min, EV buses = the non-slack
+For each grid: ``linearise`` a day (default 2024-01-15, ``--start``; 96 steps of 15 min, EV buses = the non-slack
 buses with a load, margins 0) and draw random EV power at a random half of those buses, each uniform
 in ``--kw`` (seed 1), at random steps; compare the linear voltages and branch-end flows with
 ``pandapower.runpp`` and print the largest and 95th-percentile errors, over all draws and over the
@@ -20,11 +20,13 @@ import numpy as np
 CODES = ["1-LV-rural1--0-sw", "1-LV-semiurb4--0-sw", "1-LV-urban6--0-sw"]
 
 
-def measure(code: str, kw: tuple[float, float], draws: int, seed: int = 1) -> dict:
+def measure(
+    code: str, kw: tuple[float, float], draws: int, seed: int = 1, start: str = "2024-01-15T00:00+01:00"
+) -> dict:
     import gridopt.network as gn
 
     nd = gn.load_network(code)
-    prof = nd.profiles("2024-01-15T00:00+01:00", 96, 15)
+    prof = nd.profiles(start, 96, 15)
     name = dict(zip(nd.buses.pp_index, nd.buses.index, strict=True))
     buses = [name[b] for b in sorted(set(nd.net.load.bus)) if not nd.buses.at[name[b], "is_slack"]]
     lin = gn.linearise(nd, prof, buses, vm_margin_pu=0.0, flow_margin_pct=0.0)
@@ -69,13 +71,16 @@ def main(argv=None) -> int:
     ap.add_argument("--codes", nargs="+", default=CODES)
     ap.add_argument("--kw", nargs=2, type=float, default=(-11.0, 22.0), metavar=("LOW", "HIGH"))
     ap.add_argument("--draws", type=int, default=150)
+    ap.add_argument(
+        "--start", default="2024-01-15T00:00+01:00", help="first step of the day (default: a winter Monday)"
+    )
     args = ap.parse_args(argv)
     print(
         "| grid | EV buses | draws (within limits) | vm error max / p95 [pu] | flow error max / p95 [%] | within limits: vm, flow |"
     )
     print("|---|---|---|---|---|---|")
     for code in args.codes:
-        r = measure(code, tuple(args.kw), args.draws)
+        r = measure(code, tuple(args.kw), args.draws, start=args.start)
         print(
             f"| {r['code']} | {r['ev_buses']} | {r['draws']} ({r['inside']}) | {r['vm_max']:.4f} / {r['vm_p95']:.4f} | "
             f"{r['flow_max']:.2f} / {r['flow_p95']:.2f} | {r['vm_max_inside']:.4f}, {r['flow_max_inside']:.2f} |",
