@@ -204,8 +204,12 @@ def _print_summary(res, out_dir: str | None) -> None:
             p(("  unmet needs       " if i == 0 else " " * 20) + _unmet_text(e, by_choice))
         if len(s["unmet_events"]) > 3:
             p(" " * 20 + f"(+{len(s['unmet_events']) - 3} more in summary.json)")
+    from .export.setpoints import operator_lines
+
+    for line in operator_lines(s, money):  # charging blocks per vehicle, switching penalty
+        p(line)
     if out_dir:
-        p(f"  wrote {out_dir}/schedule.csv, site.csv, summary.json")
+        p(f"  wrote {out_dir}/schedule.csv, site.csv, summary.json, vehicles.csv, setpoints.csv")
 
 
 def version_text() -> str:

@@ -672,7 +672,14 @@ def apply_edits(sc: Scenario, edits: Edits, workdir: str | os.PathLike, *, confi
 # ---------------------------------------------------------------------------
 
 #: Fields of the ``site:`` block that :func:`replace_scenario` takes by their own name.
-SITE_KEYS = ("import_limit_kw", "export_limit_kw", "base_load_kw", "pv_curtailable", "switching_penalty_per_kw")
+SITE_KEYS = (
+    "import_limit_kw",
+    "export_limit_kw",
+    "base_load_kw",
+    "pv_curtailable",
+    "switching_penalty_per_kw",
+    "prefer_early_charging",
+)
 #: Fields of the ``tariff:`` block taken by their own name.
 TARIFF_KEYS = ("import_price", "export_price", "demand_charge_per_kw", "demand_charge_period", "tariff_file")
 #: Fields of the ``solver:`` block taken by their own name.

@@ -86,6 +86,11 @@ class SiteConfig(_Strict):
         description="cost of each kW a vehicle's power changes by, switching on and off included "
         "(gridopt.optimizer.switching); fewer, steadier charging blocks; not part of total_cost [currency/kW]",
     )
+    prefer_early_charging: StrictBool = Field(
+        False,
+        description="among plans of equal cost, charge as early as possible (gridopt.optimizer.early: a "
+        "lexicographic polish of the plan; the cost never rises)",
+    )
     pv_curtailable: StrictBool = Field(
         True, description="PV can be curtailed; if false all PV must be used or exported"
     )
@@ -1283,6 +1288,7 @@ class Scenario:
     solver: SolverOptions = SolverOptions()
     pv_curtailable: bool = True
     switching_penalty_per_kw: float = 0.0  # site.switching_penalty_per_kw (gridopt.optimizer.switching)
+    prefer_early_charging: bool = False  # site.prefer_early_charging (gridopt.optimizer.early)
     config: dict = field(default_factory=dict, compare=False, repr=False)
     base_dir: str = "."
     warnings: tuple[str, ...] = ()

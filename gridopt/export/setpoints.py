@@ -396,3 +396,23 @@ def operator_summary(
         default_voltage_v=DEFAULT_VOLTAGE_V,
     )
     return out
+
+
+def operator_lines(summary: dict, money) -> list[str]:
+    """Terminal lines of ``gridopt run`` for the operator block: charging blocks, the switching penalty."""
+    op = summary.get("operator") or {}
+    out = []
+    blocks = op.get("charging_blocks")
+    if blocks and blocks.get("vehicles"):
+        base = op.get("baseline_charging_blocks")
+        vs = f" (uncontrolled {base['median_per_vehicle']:g} / {base['max_per_vehicle']})" if base else ""
+        out.append(
+            f"  charging blocks   median {blocks['median_per_vehicle']:g}, at most {blocks['max_per_vehicle']} "
+            f"per vehicle{vs}"
+        )
+    if summary.get("switching_cost"):
+        out.append(
+            f"  switching         {money(summary['switching_cost'])} of penalty on power changes "
+            "(in the objective, not in the total cost)"
+        )
+    return out

@@ -697,6 +697,7 @@ def scenario_from_dict(
         solver=SolverOptions(time_limit_s=cfg.solver.time_limit_s, mip_rel_gap=cfg.solver.mip_rel_gap),
         pv_curtailable=cfg.site.pv_curtailable,
         switching_penalty_per_kw=float(cfg.site.switching_penalty_per_kw),
+        prefer_early_charging=cfg.site.prefer_early_charging,
         config=cfg.model_dump(mode="json", exclude_none=True),
         base_dir=str(base),
         currency=cfg.currency,

@@ -22,6 +22,7 @@ from ..scenario import Scenario, SolverOptions
 from .baseline import BASELINE_NAMES, uncontrolled
 from .circuit import with_chargers
 from .diagnose import explain_infeasible_site, site_conflicts
+from .early import polish_early
 from .extract import extract, frames
 from .fast import plan_arrays, solve_fast
 from .reach import reachable_kwh
@@ -225,6 +226,7 @@ def optimize(
         stages = {}
     else:
         fast = solve_fast(sc, plan, options, deadline=solve_deadline)
+        fast = polish_early(sc, fast, solve_deadline)  # site.prefer_early_charging (gridopt.optimizer.early)
         report = fast.report
         build_seconds = plan_seconds + fast.build_seconds
         size = {"variables": fast.n_columns, "binaries": fast.n_binaries, "constraints": fast.n_rows}
