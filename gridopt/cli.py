@@ -239,8 +239,11 @@ class _VersionAction(argparse.Action):
 
 def _deadline(started: float, opts, sc) -> float:
     """When ``optimize`` must be done: the time limit from the start, less the estimated time to write [s]."""
+    from .optimizer.pace import slowdown
+
     limit = float(opts.time_limit_s)
     write_s = WRITE_FIXED_S + WRITE_S_PER_ROW * len(sc.vehicles) * sc.grid.n_steps
+    write_s *= slowdown()  # slower on a busy machine (gridopt.optimizer.pace)
     return started + limit - min(write_s, 0.5 * limit)
 
 

@@ -503,7 +503,7 @@ def solve_fast(
     x0 = np.array(h.getSolution().col_value)
     if len(meter_all) and np.any(_both_ways(lp, x0, meter_all) > POWER_TOL) and left() > 0.1:
         t_mb = time.monotonic()
-        stop_at = t_mb + min(left(), max(0.6 * left(), 2.0))
+        stop_at = t_mb + 0.6 * left()  # the rest for the repair (a warm re-solve) and what follows
         mb = branch_on_meters(h, lp, meter_all, lambda: min(left(), stop_at - time.monotonic()))
         stages.update(meter_nodes=mb.nodes, meter_finished=mb.finished, meter_seconds=time.monotonic() - t_mb)
         stages["lp_binaries"] = mb.branched
