@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     ap.add_argument("--vehicles", type=int, default=100, help="vehicles per site")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--branches", type=int, default=10)
-    ap.add_argument("--tightness", type=float, default=0.7, help="ratings as a share of the sites-alone peaks")
+    ap.add_argument("--tightness", type=float, default=0.85, help="ratings as a share of the sites-alone peaks")
     ap.add_argument("--gap", type=float, default=1e-3, help="each subproblem's gap target")
     ap.add_argument("--tol", type=float, default=1e-3, help="decomposition's stopping gap (master vs bound)")
     ap.add_argument("--max-rounds", type=int, default=40, help="column generation rounds at most")

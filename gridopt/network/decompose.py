@@ -19,9 +19,13 @@ price of step ``t`` [currency per kW and step] (gridopt's fast path,
 with negative reduced cost ``c + y p - w[s]`` becomes a new column. Each round
 gives a proven lower bound (the Lagrangian bound)::
 
-    LB = z_master + sum_s (lb_s(y) - w[s])      lb_s: the priced subproblem's proven bound
+    LB(y) = sum_s lb_s(y) + min_{P, sig} (-y P + M sig  s.t. the kept rows)     lb_s: the priced site's proven bound
 
-and stops when ``(z_master - LB) / max(|LB|, 1) <= tol``.
+and stops when ``(z_master - LB) / max(|LB|, 1) <= tol``. The prices are smoothed
+(Wentges): sites are priced at ``a * y_centre + (1 - a) * y_master`` with
+``y_centre`` the prices of the best bound so far (``a = SMOOTHING``), which damps
+the master duals' oscillation; a column enters when it prices out against the
+master's own duals, and a round without one prices at the master's duals next.
 
 **Repair** (resource-directive): the master's plan is a convex combination of
 plans, not one plan per site. A site whose weight sits on one column keeps that
@@ -47,6 +51,8 @@ from .plan import FeederPlan, KeptRows, NetworkRows, Site, ranges, screen_rows, 
 
 #: Penalty on the master's artificial slacks [currency per row unit].
 ARTIFICIAL_PENALTY = 1e5
+#: Wentges smoothing: sites are priced at ``a * centre + (1 - a) * master duals`` [-].
+SMOOTHING = 0.5
 #: A reduced cost below this adds a column [currency].
 REDUCED_COST_TOL = 1e-6
 
@@ -138,6 +144,49 @@ class Master:
     def add(self, s: int, cost: float, net_kw: np.ndarray) -> None:
         self.cost[s].append(float(cost))
         self.net[s].append(np.asarray(net_kw, float))
+
+    def _coef_bus(self):
+        buses = np.unique(self.sites_bus)
+        bidx = {int(b): i for i, b in enumerate(buses)}
+        coef_bus = np.zeros((self.coef.shape[0], len(buses)))
+        for s in range(len(self.sites_bus)):
+            coef_bus[:, bidx[int(self.sites_bus[s])]] = self.coef[:, s]
+        return buses, bidx, coef_bus
+
+    def network_value(self, y_site: np.ndarray) -> float:
+        """The network part of the Lagrangian at prices ``y_site`` (S, T): ``min -y P + M sig`` over the kept rows.
+
+        ``P[b, t]`` is free where a kept row holds bus ``b`` at step ``t`` (elsewhere its price must be 0, and is
+        taken as 0). ``-inf`` if unbounded (prices outside the master's dual cone).
+        """
+        import scipy.sparse as sp
+
+        from .plan import solve_highs
+
+        T, R = self.T, len(self.kept)
+        buses, bidx, coef_bus = self._coef_bus()
+        nB = len(buses)
+        y_bus = np.zeros((nB, T))
+        for s in range(len(self.sites_bus)):
+            y_bus[bidx[int(self.sites_bus[s])]] = y_site[s]
+        cb = coef_bus[self.kept.k]  # (R, nB)
+        rr, bb = np.nonzero(cb)
+        held = np.zeros((nB, T), bool)
+        held[bb, self.kept.t[rr]] = True
+        y_bus = np.where(held, y_bus, 0.0)
+        cols = np.flatnonzero(held.ravel())  # P columns that exist
+        pos = np.full(nB * T, -1)
+        pos[cols] = np.arange(len(cols))
+        nP = len(cols)
+        cost = np.concatenate([-y_bus.ravel()[cols], np.full(2 * R, ARTIFICIAL_PENALTY)])
+        lb = np.concatenate([np.full(nP, -np.inf), np.zeros(2 * R)])
+        ub = np.full(nP + 2 * R, np.inf)
+        ri = np.concatenate([rr, np.arange(R), np.arange(R)])
+        ci = np.concatenate([pos[bb * T + self.kept.t[rr]], nP + np.arange(R), nP + R + np.arange(R)])
+        vi = np.concatenate([cb[rr, bb], np.ones(R), -np.ones(R)])
+        A = sp.csr_matrix((vi, (ri, ci)), shape=(R, nP + 2 * R))
+        out = solve_highs(cost, lb, ub, A, self.kept.lo, self.kept.hi, time_limit_s=600.0)
+        return out.objective if out.status == "optimal" else -math.inf
 
     def solve(self):
         """Solve the master LP: (objective, lam per site, Pbar (S, T), y (S, T) prices per site, w (S,), artificial sum)."""
@@ -272,6 +321,12 @@ def _repair(sites, rows, master, lam, pbar, y, options, runner, p_lo, p_hi, cent
         )
         for s, pr in zip(fixed, res, strict=True):
             out[s] = pr
+        # a column's own net load is feasible for its site; should the re-solve still fail (tolerances), the
+        # site is repaired with the fractional ones
+        lost = [s for s in fixed if out[s].values is None]
+        if lost:
+            fixed = [s for s in fixed if s not in set(lost)]
+            frac = sorted(frac + lost)
     info = {"fractional_sites": len(frac), "fixed_sites": len(fixed)}
     if frac:
         fixed_net = np.array([out[s].net_kw for s in fixed]) if fixed else np.zeros((0, master.T))
@@ -326,7 +381,8 @@ class _Dask:
 
     def __init__(self, client, sites):
         self.client = client
-        self.futures = client.scatter(list(sites), broadcast=False, hash=False)  # own keys: no clash with an earlier scatter
+        # own keys (hash=False): no clash with an earlier scatter of the same sites being released
+        self.futures = client.scatter(list(sites), broadcast=False, hash=False)
         self.pos = {id(s): i for i, s in enumerate(sites)}
 
     def map_sites(self, fn, sites, args_per_site):
@@ -403,20 +459,28 @@ def decompose(
     y = np.zeros((S, T))
     if len(kept) == 0:  # nothing can bind: the sites alone are the plan
         best_lb = alone_bound
+    center = None  # the prices with the best Lagrangian bound so far (Wentges smoothing's stability centre)
+    alpha = SMOOTHING
     while len(kept) and it < max_iter:
         it += 1
         ti = time.monotonic()
         z, lam, pbar, y, w, art = master.solve()
-        priced = runner.map_sites(price_site, sites, [(y[s], options) for s in range(S)])
-        lb = z
+        a = alpha if (center is not None and art <= 1e-9) else 0.0
+        y_sep = y if a == 0.0 else a * center + (1.0 - a) * y
+        priced = runner.map_sites(price_site, sites, [(y_sep[s], options) for s in range(S)])
+        lb = master.network_value(y_sep)
         added = 0
         for s, pr in enumerate(priced):
             task_s.append(pr.seconds)
-            lb += pr.priced_bound - w[s]
-            if pr.priced_objective - w[s] < -REDUCED_COST_TOL * max(1.0, abs(w[s])):
+            lb += pr.priced_bound
+            # a column enters if it prices out against the master's own duals
+            if math.isfinite(pr.cost) and pr.cost + float(y[s] @ pr.net_kw) - w[s] < -REDUCED_COST_TOL * max(
+                1.0, abs(w[s])
+            ):
                 master.add(s, pr.cost, pr.net_kw)
                 added += 1
-        best_lb = max(best_lb, lb)
+        if math.isfinite(lb) and lb > best_lb:
+            best_lb, center = lb, y_sep
         gap = max(0.0, z - best_lb) / max(abs(best_lb), 1.0)
         rec = {
             "iteration": it,
@@ -425,13 +489,20 @@ def decompose(
             "gap": gap,
             "artificial": art,
             "added": added,
+            "smoothing": a,
             "seconds": time.monotonic() - ti,
         }
         history.append(rec)
         if log is not None:
             log(rec)
-        if (gap <= tol and art <= 1e-9) or added == 0:
+        if gap <= tol and art <= 1e-9:
             break
+        if added == 0:
+            if a == 0.0:
+                break  # no column prices out at the master's duals: the master is optimal
+            alpha = 0.0  # a mispricing: the next round prices at the master's duals
+        else:
+            alpha = SMOOTHING
     if len(kept):
         z, lam, pbar, y, w, art = master.solve()
         if art > 1e-6:

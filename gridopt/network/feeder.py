@@ -457,16 +457,18 @@ def plan_feeder(fd: Feeder, *, client=None, method: str = "auto", log=None) -> F
     Each round linearises the network (:func:`gridopt.network.linear.linearise`: at no EV load first,
     then at the last plan), solves the coupled program (:func:`gridopt.network.plan.solve_central`, or
     :func:`gridopt.network.decompose.decompose` on Dask with ``method="decompose"``, or ``"auto"`` for
-    large feeders or when a client is given), and runs the AC check. If a limit breaks, the margins of
-    the broken kind grow by the excess found (plus 0.5 % / 0.0005 pu) and the next round re-linearises
-    at the plan; after ``network_options.max_ac_iterations`` rounds the last plan is kept and its
-    violations reported.
+    large feeders or when a client is given), and runs the AC check. If a limit breaks, the rows of each
+    element or bus that broke one get an extra margin of the excess found (plus 0.5 % / 0.0005 pu) and
+    the next round re-linearises at the plan; after ``network_options.max_ac_iterations`` rounds (or a
+    round the tightened rows make infeasible) the last plan is kept and its violations reported.
 
     Rows that the network breaks whatever the sites do (its own loads and generators) are relaxed to the
     least the sites can make them, with a warning.
     """
+    import dataclasses
     import time
 
+    from ..errors import InfeasibleError
     from .decompose import decompose, price_site
     from .linear import linearise
     from .plan import ranges, relax_unreachable, rows_from_linear, site_frames, solve_central
@@ -495,6 +497,7 @@ def plan_feeder(fd: Feeder, *, client=None, method: str = "auto", log=None) -> F
     buses = np.array([s.bus for s in fd.sites])
     vm_m, fl_m = float(opts.vm_margin_pu), float(opts.flow_margin_pct)
     op = None
+    extra: dict = {}  # element or bus -> extra margin [% or pu]
     iterations = []
     plan = sol = None
     for it in range(1, opts.max_ac_iterations + 1):
@@ -510,21 +513,38 @@ def plan_feeder(fd: Feeder, *, client=None, method: str = "auto", log=None) -> F
             vm_margin_pu=vm_m,
             flow_margin_pct=fl_m,
         )
-        rows, relaxed = relax_unreachable(rows_from_linear(lin), buses, p_lo, p_hi)
+        rows = rows_from_linear(lin)
+        if extra:  # the elements and buses that broke a limit under AC get their own extra margin
+            add = np.array([extra.get(e, 0.0) for e in rows.elements])
+            rows = dataclasses.replace(rows, hi=rows.hi - add[None, :])
+        rows, relaxed = relax_unreachable(rows, buses, p_lo, p_hi)
         for name, n, ex in relaxed:
             msg = f"the network breaks {name} on its own in {n} steps (by up to {ex:.3g}); the plan keeps it as low as it can"
             if msg not in warnings:
                 warnings.append(msg)
-        if method == "central":
-            sol = solve_central(fd.sites, rows, fd.options)
-        else:
-            sol = decompose(fd.sites, rows, fd.options, client=client, initial=alone_p)
+        try:
+            if method == "central":
+                new_sol = solve_central(fd.sites, rows, fd.options)
+            else:
+                new_sol = decompose(fd.sites, rows, fd.options, client=client, initial=alone_p)
+        except InfeasibleError as exc:
+            if plan is None:
+                raise
+            iterations.append({"iteration": it, "infeasible": str(exc)})
+            warnings.append(
+                f"round {it}: with the margins tightened the network rows admit no plan; the plan of round {it - 1} "
+                f"is kept with its {len(plan.ac.violations)} AC violations"
+            )
+            say(f"round {it}: infeasible with the tightened margins; keeping round {it - 1}")
+            break
+        sol = new_sol
         plan = _case(fd, "plan", [site_frames(s, v) for s, v in zip(fd.sites, sol.values, strict=True)])
         v = plan.violations()
         rec = {
             "iteration": it,
             "vm_margin_pu": vm_m,
             "flow_margin_pct": fl_m,
+            "extra_margins": dict(extra),
             "operating_step": int(lin.operating_step),
             "rows_kept": int(sol.info.get("rows_kept", 0)),
             "cost": plan.cost,
@@ -544,11 +564,11 @@ def plan_feeder(fd: Feeder, *, client=None, method: str = "auto", log=None) -> F
             break
         el = plan.ac.elements[plan.ac.elements["violated"]]
         br = el[el["kind"] != "bus"]
-        if len(br):
-            fl_m += float((br["loading_percent"] - br["limit_high"]).max()) + 0.5
+        for name, ex in (br["loading_percent"] - br["limit_high"]).groupby(br["element"]).max().items():
+            extra[name] = extra.get(name, 0.0) + float(ex) + 0.5
         vb = el[el["kind"] == "bus"]
-        if len(vb):
-            deficit = np.maximum(vb["limit_low"] - vb["vm_pu"], vb["vm_pu"] - vb["limit_high"])
-            vm_m += float(deficit.max()) + 0.0005
+        deficit = np.maximum(vb["limit_low"] - vb["vm_pu"], vb["vm_pu"] - vb["limit_high"])
+        for name, ex in deficit.groupby(vb["element"]).max().items():
+            extra[name] = extra.get(name, 0.0) + float(ex) + 0.0005
         op = plan.bus_kw
     return FeederOutcome(fd, baseline, alone, plan, sol, iterations, warnings, time.monotonic() - t0)

@@ -61,6 +61,8 @@ class NetworkRows:
         ``trafo``, ``line`` (quantity ``loading_percent``) or ``bus`` (``vm_pu``).
     bus_names : tuple of str, shape (B,)
         The buses of ``coef``'s columns.
+    elements : tuple of str, shape (K,), optional
+        The element (or bus) of each row.
     """
 
     coef: np.ndarray
@@ -69,6 +71,7 @@ class NetworkRows:
     names: tuple
     kinds: tuple
     bus_names: tuple
+    elements: tuple = ()  # (K,): the element or bus each row belongs to (for per-element margins)
 
     @property
     def n_rows(self) -> int:
@@ -513,6 +516,7 @@ def rows_from_linear(lin) -> NetworkRows:
         names=names,
         kinds=kinds,
         bus_names=tuple(lin.ev_buses),
+        elements=tuple(meta.name),
     )
 
 
@@ -538,4 +542,4 @@ def relax_unreachable(rows: NetworkRows, buses: np.ndarray, p_lo: np.ndarray, p_
             np.where(over[:, k], bottom[:, k] - rows.hi[:, k], 0), np.where(under[:, k], rows.lo[:, k] - top[:, k], 0)
         )
         report.append((rows.names[k], int((over[:, k] | under[:, k]).sum()), float(ex.max())))
-    return NetworkRows(rows.coef, lo, hi, rows.names, rows.kinds, rows.bus_names), report
+    return NetworkRows(rows.coef, lo, hi, rows.names, rows.kinds, rows.bus_names, rows.elements), report

@@ -4,7 +4,7 @@
 depot: 16 buses of 350 kWh on 150 kW chargers, half of them V2G, back in the evening and out before
 06:30) and ``scenarios/feeders/data/workplace`` (20 cars on 11 kW chargers arriving 07:00-09:30,
 staying 7-9.5 h, with 40 kWp of rooftop PV), both over the 36 hours from 2026-01-14 12:00 (Berlin),
-with the same time-of-use tariff. The feeders' files (``*.yaml`` here) attach them to buses.
+with the same dynamic hourly tariff. The feeders' files (``*.yaml`` here) attach them to buses.
 """
 
 from __future__ import annotations
@@ -19,7 +19,37 @@ START = pd.Timestamp("2026-01-14T12:00:00+01:00")
 TZ = "Europe/Berlin"
 HOURS = 36
 STEP = 15
-TOU = {"00:00": 0.24, "06:00": 0.32, "17:00": 0.42, "21:00": 0.30}
+TOU = {
+    f"{h:02d}:00": p
+    for h, p in enumerate(
+        [
+            0.27,
+            0.26,
+            0.25,
+            0.245,
+            0.25,
+            0.27,
+            0.31,
+            0.35,
+            0.36,
+            0.34,
+            0.32,
+            0.31,
+            0.3,
+            0.3,
+            0.31,
+            0.33,
+            0.36,
+            0.4,
+            0.42,
+            0.4,
+            0.36,
+            0.33,
+            0.3,
+            0.28,
+        ]
+    )
+}  # dynamic hourly tariff [EUR/kWh]
 HERE = Path(__file__).resolve().parent
 
 
