@@ -9,14 +9,15 @@ ICON = Path(__file__).resolve().parent / "gridopt" / "ui" / "static" / "favicon.
 st.set_page_config(page_title="gridopt: EV charging and V2G plans", page_icon=str(ICON), layout="wide")
 # a KPI card's label wraps rather than being cut ("Battery degradation [EUR]" on a narrow screen)
 st.html(
-    "<style>[data-testid='stMetricLabel'] [data-testid='stMarkdownContainer']"
-    "{white-space: normal; overflow: visible; text-overflow: clip;}</style>"
+    "<style>[data-testid='stMetricLabel'], [data-testid='stMetricLabel'] *"
+    "{white-space: normal !important; overflow: visible !important; text-overflow: clip !important;}</style>"
 )
 page = st.navigation(
     [
         st.Page("gridopt/ui/pages/plan.py", title="Plan", icon=":material/ev_station:", default=True),
         st.Page("gridopt/ui/pages/grid.py", title="Grid", icon=":material/electrical_services:"),
         st.Page("gridopt/ui/pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
+        st.Page("gridopt/ui/pages/feeder.py", title="Feeder", icon=":material/lan:"),
     ]
 )
 page.run()
