@@ -255,3 +255,46 @@ def _download_bytes(at) -> bytes:
     """The comparison CSV as the page builds it (AppTest does not serve downloads)."""
     chosen = [r for r in at.session_state["runs"] if r.result is not None]
     return compare.key_figures(compare._unique_labels(chosen)).to_csv().encode()
+
+
+def test_computed_messages_give_times_for_people():
+    from gridopt.ui.text import human_times
+
+    text = "3 step(s): 2019-10-02T09:00:00-07:00 to 2019-10-02T09:45:00-07:00; first at 2019-10-02T09:00:30Z"
+    assert (
+        human_times(text)
+        == "3 step(s): Wed 02 Oct 2019 09:00 to Wed 02 Oct 2019 09:45; first at Wed 02 Oct 2019 09:00:30"
+    )
+    at = choose(new_app(), "workplace_acn")
+    at.number_input(key="edit:ready:workplace_acn:import_limit_kw").set_value(120.0).run()
+    run(at)
+    errors = texts(at.error)
+    assert "in 3 step(s): Wed 02 Oct 2019 09:00 to Wed 02 Oct 2019 09:45; worst at Wed 02 Oct 2019 09:00:" in errors
+    assert "T09:00:00" not in errors
+
+
+def test_the_price_axis_and_tooltips_carry_the_currency():
+    import json as _json
+
+    at = choose(new_app(), "depot_bus_v2g")
+    run(at)
+    spec = _json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["yaxis2"]["title"]["text"] == "price [EUR/kWh]"
+    by_name = {d["name"]: d for d in spec["data"]}
+    assert by_name["Import price (right axis)"]["hovertemplate"] == "%{y:.4f} EUR per kWh"
+    charging = by_name["EV charging"]
+    assert charging["hovertemplate"] == "EV charging: %{customdata:,.1f} kW into the vehicles<extra></extra>"
+    power = _array(charging["customdata"])
+    assert power.min() >= 0 and power.max() > 0  # positive, though drawn below zero
+    assert _array(charging["y"]).max() <= 0
+
+
+def _array(value):
+    """A plotly JSON array: a list, or numpy's bytes ({"dtype", "bdata"}) as plotly 6 writes them."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)

@@ -290,6 +290,9 @@ def _costs(runs: dict[str, state.Run], reference: str):
     fig = plots.cost_bars({lb: r.result.summary for lb, r in runs.items()}, baseline_of=reference)
     fig.update_layout(legend=dict(orientation="h", y=-0.25, yanchor="top"), margin=dict(l=10))
     fig.update_yaxes(automargin=True)
+    currencies = {r.scenario.currency or "" for r in runs.values()}
+    one = next(iter(currencies)) if len(currencies) == 1 else ""
+    fig.update_xaxes(title_text=f"cost [{one}]" if one else "cost (each run's currency)")
     return fig
 
 

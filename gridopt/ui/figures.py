@@ -57,6 +57,17 @@ def name_directions(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def with_currency(fig: go.Figure, currency: str | None) -> go.Figure:
+    """The site-power chart's price axis and tooltips in the scenario's currency (in place; returns ``fig``)."""
+    if not currency:
+        return fig
+    for tr in fig.data:
+        if tr.name in ("Import price (right axis)", "Export price (right axis)"):
+            tr.hovertemplate = f"%{{y:.4f}} {currency} per kWh"
+    fig.update_yaxes(title_text=f"price [{currency}/kWh]", secondary_y=True)
+    return fig
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def plugged_counts(fingerprint: str, _sc: Scenario) -> pd.Series:
     """Vehicles plugged in at the site in each step (index: the scenario's step starts)."""

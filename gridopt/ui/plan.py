@@ -16,6 +16,7 @@ from gridopt.io.write import schedule_csv, site_csv, summary_json
 from gridopt.scenario import Scenario
 from gridopt.ui import figures, sidebar, state
 from gridopt.ui.kpis import kpi_cards
+from gridopt.ui.text import human_times
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -165,7 +166,9 @@ def _site_power(run: state.Run) -> None:
     show_base = st.toggle("Compare with the grid import of uncontrolled charging", value=False, key="show_baseline")
     fig = figures.cached(
         (run.number, "site_power", show_base),
-        lambda: figures.name_directions(plots.site_power(run.result, baseline=show_base)),
+        lambda: figures.with_currency(
+            figures.name_directions(plots.site_power(run.result, baseline=show_base)), run.scenario.currency
+        ),
     )
     st.plotly_chart(fig, config=PLOT_CONFIG, key=f"site_power_{run.number}")
     st.caption(
@@ -475,7 +478,7 @@ def render() -> None:
     if error:
         st.error(f"**This edit cannot be used.** {error}", icon=":material/error:")
     for w in shown.warnings if sc is not None else ():
-        st.warning(w, icon=":material/warning:")
+        st.warning(human_times(w), icon=":material/warning:")
     for p in [*(st.session_state.get("store_problems") or ()), *(st.session_state.get("query_problems") or ())]:
         st.warning(p[:1].upper() + p[1:] + ".", icon=":material/warning:")
 
@@ -521,7 +524,8 @@ def render() -> None:
             "solver": "The solver found no plan in time.",
             "bug": "gridopt failed (a bug).",
         }.get(o.kind, "The run failed.")
-        st.error(f"**Run #{run.number}: {title}** {o.error}", icon=":material/error:")
+        error = human_times(o.error) if o.kind in ("infeasible", "solver") else o.error  # computed, not quoted
+        st.error(f"**Run #{run.number}: {title}** {error}", icon=":material/error:")
         _zip_button(run, st)
         st.subheader("Input data")
         _inputs(run.scenario, run.fingerprint)
