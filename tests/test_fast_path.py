@@ -169,3 +169,19 @@ def test_meter_branching_bound_is_never_above_the_milp_optimum(tmp_path):
     # the fast path with the branching still lands on the optimum
     res = gridopt.optimize(sc, EXACT, baseline=False)
     assert res.summary["total_cost"] == pytest.approx(optimum, rel=1e-6, abs=1e-5)
+
+
+def test_slowdown_is_the_load_per_core_within_its_bounds(monkeypatch):
+    """The estimates around the solver scale by the 1-minute load average per core, 1 to 8."""
+    from gridopt.optimizer import pace
+
+    monkeypatch.setattr(pace.os, "cpu_count", lambda: 2)
+    for load, factor in ((14.0, 7.0), (100.0, pace.MAX_SLOWDOWN), (0.5, 1.0)):
+        monkeypatch.setattr(pace.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert pace.slowdown() == factor
+
+    def unknown():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(pace.os, "getloadavg", unknown)
+    assert pace.slowdown() == 1.0
