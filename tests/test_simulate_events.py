@@ -157,3 +157,22 @@ def test_fast_needs_equal_the_reference_for_a_fleet(tmp_path):
     actual = as_actual(real, sc, tmp_path)
     world_sc, ctx = build_context(sc, actual, None)
     assert _compare_needs_every_step(world_sc, ctx, None, [Margins(), Margins(0.15, 30)]) > 20
+
+
+def test_command_line_keeps_the_replanning_options():
+    import argparse
+
+    from gridopt.simulate import cli as simulate_cli
+
+    parser = argparse.ArgumentParser()
+    simulate_cli.add_parser(parser.add_subparsers(dest="command"))
+    base = ["simulate", "s.yaml", "--actual", "a.csv", "--out", "o"]
+    args = parser.parse_args(base)
+    assert args.replan_minutes is None and args.replan_on_events is True
+    assert simulate_cli.command_line(args) == "gridopt simulate s.yaml --actual a.csv --out o"
+    args = parser.parse_args([*base, "--replan-minutes", "60", "--no-replan-on-events"])
+    assert simulate_cli.command_line(args) == (
+        "gridopt simulate s.yaml --actual a.csv --replan-minutes 60 --no-replan-on-events --out o"
+    )
+    settings = S.SimulationSettings()
+    assert settings.interval_minutes(5) == 5 and settings.replan_on_events

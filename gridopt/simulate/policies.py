@@ -135,8 +135,8 @@ class RollingHorizon(Policy):
     replan_on_events : bool
         Re-plan at once when the set of plugged-in vehicles changes (a plug-in
         or an unplug seen in the observation), not only every ``replan_steps``.
-        Each solve record says why it ran (``reason``: ``start``, ``interval``,
-        ``plug-in``, ``unplug``, ``plug-in+unplug``).
+        Each solve record says why it ran (``reason``: ``start``, ``plug-in``,
+        ``unplug``, ``plug-in+unplug``, else ``interval``).
     """
 
     def __init__(
@@ -237,7 +237,7 @@ class RollingHorizon(Policy):
         event = self._event(obs)
         due = self._plan_k < 0 or obs.k - self._plan_k >= self.replan_steps
         if due or (event and self.replan_on_events):
-            self._reason = "start" if self._plan_k < 0 else ("interval" if due else event)
+            self._reason = "start" if self._plan_k < 0 else (event or "interval")
             self._replan(obs)
         if self._plan is None:
             return self.fallback.decide(obs)

@@ -260,6 +260,12 @@ class World:
             self.ends_at.setdefault(int(self.seg_end[j]), []).append(j)
         self._session_rows(session_info)
         self._trips_under_way_at_start()
+        # per-step inputs as arrays, boundary times boxed once (no pandas per step)
+        series = sc.series
+        self._base = series["base_load_kw"].to_numpy(float)
+        self._pv = series["pv_kw"].to_numpy(float)
+        self._xprice = series["export_price"].to_numpy(float)
+        self._times = list(grid.start + pd.to_timedelta(np.arange(self.T + 1) * grid.step_minutes, unit="min"))
         # state
         self.k = 0
         self.soc = np.full(V, np.nan)
@@ -395,7 +401,7 @@ class World:
         peak = float(self.imp[:k].max()) if k > 0 else 0.0
         return Observation(
             k=k,
-            now=self.sc.grid.boundary_time(k),
+            now=self._times[k],
             plugged=plugged,
             reported=reported,
             vehicle_ids=self.vehicle_ids,
@@ -426,13 +432,13 @@ class World:
         c[(c > 0) & (c < self.pmin - 1e-9)] = 0.0
         # site controller: never above the import limit
         limit = self.sc.import_limit_kw
-        flows = site_flows(self.sc, k, c.sum(), d.sum())
+        flows = self._flows(k, c.sum(), d.sum())
         if math.isfinite(limit) and flows["grid_import_kw"] > limit + 1e-7 and c.sum() > 0:
             self.guard_steps += 1
             excess = float(flows["grid_import_kw"]) - limit
             c = c * max(0.0, 1.0 - (excess + 1e-7) / c.sum())
             c[(c > 0) & (c < np.maximum(self.pmin, EPS_KW))] = 0.0
-            flows = site_flows(self.sc, k, c.sum(), d.sum())
+            flows = self._flows(k, c.sum(), d.sum())
         self.charge[:, k] = c
         self.discharge[:, k] = d
         self.imp[k] = float(flows["grid_import_kw"])
@@ -443,6 +449,18 @@ class World:
         self.soc_out[:, k] = self.soc
         self.k = k + 1
         self._events(self.k)
+
+    def _flows(self, k: int, charge_kw: float, discharge_kw: float) -> dict:
+        """:func:`site_flows` of step ``k`` from the arrays (the same arithmetic)."""
+        pv = self._pv[k]
+        net = self._base[k] + charge_kw - discharge_kw - pv
+        imp = max(net, 0.0)
+        surplus = max(-net, 0.0)
+        curtailable = pv if self.sc.pv_curtailable else 0.0
+        must = max(surplus - curtailable, 0.0)
+        want = surplus if self._xprice[k] > 0 else must
+        exp = max(min(want, self.sc.export_limit_kw), must)
+        return {"grid_import_kw": imp, "grid_export_kw": exp, "pv_used_kw": pv - (surplus - exp)}
 
     @property
     def done(self) -> bool:
