@@ -79,7 +79,8 @@ def main() -> None:
                 print(
                     f"{r['scenario']:28s} {name:22s} blocks {r['blocks_median']:4g} / {r['blocks_max']:3d}  "
                     f"cost {r['total_cost']:12.4f}  switching {r['switching_cost']:8.3f}  "
-                    f"gap {r['mip_gap']:.1e}  t {r['charging_time_h']:6.2f} h  {r['seconds_median']:.2f} s"
+                    f"gap {r['mip_gap']:.1e}  t {r['charging_time_h']:6.2f} h  {r['seconds_median']:.2f} s",
+                    flush=True,
                 )
     out = {
         "machine": machine(),

@@ -17,8 +17,9 @@ import warnings
 from pathlib import Path
 
 #: Time to write the result files per schedule row (one per vehicle and step) [s]; measured
-#: 2-4e-6 on 2 shared cores (576,000 rows), with a margin.
-WRITE_S_PER_ROW = 5e-6
+#: 2-4e-6 on 2 shared cores (576,000 rows) for schedule.csv, site.csv and summary.json; vehicles.csv
+#: and setpoints.csv add about 1.3 times that (192,000 rows at load 18: 7.5 -> 17 us per row), with a margin.
+WRITE_S_PER_ROW = 1.2e-5
 #: Fixed part of writing the results [s].
 WRITE_FIXED_S = 0.05
 

@@ -294,15 +294,19 @@ def ready_by_report(sc, schedule: pd.DataFrame, unmet: pd.DataFrame, charger_ids
     s = schedule.assign(_charger=np.asarray(charger_ids, dtype=object)).sort_values(
         ["vehicle_id", "time"], kind="stable"
     )
-    by_vehicle = {}
-    for vid, g in s.groupby("vehicle_id", sort=False):
-        by_vehicle[vid] = (
-            pd.DatetimeIndex(g["time"]).as_unit("ns").asi8,
-            g["plugged_in"].to_numpy(bool),
-            written(g["charge_kw"].to_numpy(float)) > 0,
-            g["_charger"].to_numpy(dtype=object),
-            g["soc_kwh"].to_numpy(float),
-        )
+    # one pass over whole columns, then a slice per vehicle (its rows are contiguous after the sort)
+    vids = s["vehicle_id"].to_numpy(dtype=object)
+    cols = (
+        pd.DatetimeIndex(s["time"]).as_unit("ns").asi8,
+        s["plugged_in"].to_numpy(bool),
+        written(s["charge_kw"].to_numpy(float)) > 0,
+        s["_charger"].to_numpy(dtype=object),
+        s["soc_kwh"].to_numpy(float),
+    )
+    codes = pd.factorize(vids)[0]
+    firsts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+    lasts = np.r_[firsts[1:], len(codes)]
+    by_vehicle = {vids[a]: tuple(c[a:b] for c in cols) for a, b in zip(firsts, lasts, strict=True)}
 
     def stamp(ns):
         return pd.Timestamp(int(ns), tz="UTC").tz_convert(tz)

@@ -125,8 +125,10 @@ def site_csv(site: pd.DataFrame) -> str:
 
 def _times_csv(df: pd.DataFrame, times: tuple[str, ...], ids: tuple[str, ...]) -> str:
     out = df.copy()
-    for col in times:
-        out[col] = out[col].map(lambda t: "" if pd.isna(t) else pd.Timestamp(t).isoformat())
+    for col in times:  # one isoformat per distinct time, as _iso; empty for NaT
+        codes, uniques = pd.factorize(out[col].to_numpy(dtype=object))
+        text = np.array([pd.Timestamp(t).isoformat() for t in uniques] + [""], dtype=object)
+        out[col] = text[np.where(codes < 0, len(uniques), codes)]
     for col in ids:
         out[col] = out[col].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
         out[col] = out[col].map(spreadsheet_safe)
