@@ -294,6 +294,23 @@ def test_thirty_vehicles_ten_chargers_never_share(tmp_path, mixed):
     assert res.summary["chargers"]["assignment_binaries"] > 0
 
 
+def test_fast_path_rounds_the_assignment_and_repairs(tmp_path):
+    """The fast path rounds the LP's relaxed assignment, repairs modes and minimum powers with it, and
+    ends at the optimum of the Pyomo MILP (mixed chargers: V2G 11 kW and 7.4 kW with a 1.4 kW minimum)."""
+    chargers = [{"charger_id": f"DC{k}", "max_kw": 11, "v2g": "true"} for k in range(2)]
+    chargers += [{"charger_id": f"AC{k}", "max_kw": 7.4, "min_kw": 1.4} for k in range(2)]
+    rng = np.random.default_rng(11)
+    cars, ses, prices = _random_case(rng, 7, None, hours=6)
+    cars = [dict(c, max_discharge_kw=float(rng.choice([0.0, 7.0]))) for c in cars]
+    sc = scenario(
+        tmp_path, cars, ses, chargers, hours=6, prices=prices, site={"import_limit_kw": 25, "export_limit_kw": 10}
+    )
+    fast, milp = both(sc)
+    assert fast.summary["stages"]["assignment_rounded"] > 0
+    assert fast.summary["method"].startswith("lp+repair")
+    assert fast.summary["status"] == "optimal"
+
+
 def test_pyomo_and_matrices_equal_with_assignment(tmp_path):
     """Same optimum from both forms on a mixed fleet: groups, V2G chargers, minimum power, a reassign time."""
     rng = np.random.default_rng(7)

@@ -117,6 +117,9 @@ class ChargerBlock:
     a_col: dict = field(default_factory=dict)  # (occupancy, group) -> new column of a
     fixed_group: dict = field(default_factory=dict)  # occupancy -> group held without a binary
     fixed_charger: dict = field(default_factory=dict)  # occupancy -> named charger
+    occ_pairs: list = field(default_factory=list)  # pairs of each occupancy
+    a_min: dict = field(default_factory=dict)  # (occupancy, group) -> minimum charge there [kW]
+    sizes: list = field(default_factory=list)  # chargers per group
 
     @property
     def n_cols(self) -> int:
@@ -236,6 +239,7 @@ def charger_block(sc, plan) -> ChargerBlock | None:
     fixed_group: dict = {}
     fixed_charger: dict = {}
     a_col: dict = {}
+    a_min: dict = {}
     free = [o for o in range(len(occ)) if not isinstance(occ.at[o, "station"], str)]
     T = sc.grid.n_steps
     # reserved chargers: their sessions' bounds
@@ -280,6 +284,7 @@ def charger_block(sc, plan) -> ChargerBlock | None:
             cols = [b.col(0.0, 1.0, True) for _ in groups]
             for g, col in enumerate(cols):
                 a_col[(o, g)] = col
+                a_min[(o, g)] = lims[g][2]
             b.row([(NEW, col, 1.0) for col in cols], -np.inf, 1.0)
             if single:
                 c_hi, d_hi, lo = lims[0]
@@ -345,6 +350,9 @@ def charger_block(sc, plan) -> ChargerBlock | None:
         a_col=a_col,
         fixed_group=fixed_group,
         fixed_charger=fixed_charger,
+        occ_pairs=occ_pairs,
+        a_min=a_min,
+        sizes=[len(g) for g in groups],
     )
 
 
@@ -465,6 +473,49 @@ def assignment(sc, plan, block: ChargerBlock, new_values: np.ndarray, charge: np
         frame[col] = pd.DatetimeIndex(frame[col], tz=idx.tz).as_unit("ns")
     # an occupancy that holds nothing must not charge (the model's bounds already say so)
     return frame, chargers_vt, len(occ) - len(charger_of)
+
+
+def round_assignment(block: ChargerBlock, a_values: np.ndarray, pmin_pair: np.ndarray, T: int):
+    """An integral assignment near a relaxed one, and the minimum charging power it implies per pair.
+
+    Occupancies take their groups by decreasing relaxed value ``a[o,g]`` (a value of at least 0.5
+    first, then any positive one), each only where the group still has a free charger at every step
+    of the occupancy; the rest hold none. Used by the fast path to repair a plan of the LP
+    relaxation (:mod:`gridopt.optimizer.fast`).
+
+    Parameters
+    ----------
+    a_values : ndarray
+        Values of the block's columns (relaxed) [-].
+    pmin_pair : ndarray
+        The model's minimum charging power per pair [kW].
+
+    Returns
+    -------
+    values : ndarray
+        The block's binary columns set to 0 or 1 (other columns as given).
+    pmin : ndarray
+        ``pmin_pair`` raised to the minimum of the group each pair now holds.
+    """
+    vals = np.asarray(a_values, float).copy()
+    pmin = np.asarray(pmin_pair, float).copy()
+    occ = block.occupancies
+    load = np.zeros((len(block.sizes), T), np.int64)
+    order = sorted(block.a_col.items(), key=lambda kv: -vals[kv[1]])
+    held: dict = {}
+    for (o, g), col in order:
+        if o in held or vals[col] <= 1e-6:
+            continue
+        a, e = int(occ.at[o, "start"]), int(occ.at[o, "end"])
+        if (load[g, a:e] < block.sizes[g]).all():
+            load[g, a:e] += 1
+            held[o] = g
+    for (o, g), col in block.a_col.items():
+        vals[col] = 1.0 if held.get(o) == g else 0.0
+    for o, g in held.items():
+        pairs = block.occ_pairs[o]
+        pmin[pairs] = np.maximum(pmin[pairs], block.a_min[(o, g)])
+    return vals, pmin
 
 
 # --- the two model forms --------------------------------------------------------------------------

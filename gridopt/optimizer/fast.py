@@ -24,7 +24,10 @@
    discharges), the minimum power rounded up (a step that charges anything
    charges at least ``min_charge_kw``), the meter's direction; then solve the
    MILP with the binaries fixed, an LP. Its optimum is a feasible plan, an
-   **upper bound**. If rounding up makes it infeasible, round down instead.
+   **upper bound**. If rounding up makes it infeasible, round down instead. With charger
+   assignment (:mod:`gridopt.optimizer.circuit`) the LP's relaxed assignment is rounded first
+   (:func:`~gridopt.optimizer.circuit.round_assignment`), fixed and re-solved, and the repaired
+   plan is checked against every row of the MILP.
 3. If ``(upper - lower) / max(|lower|, 1)`` meets the gap target, stop: the gap
    is proven.
 4. Otherwise, **neighbourhood**: branch and bound over the binaries of the
@@ -46,14 +49,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, SolverOptions, step_inputs
-from .greedy import greedy_plan
+from .circuit import round_assignment
+from .greedy import FEAS_TOL, greedy_plan, max_violation
 from .highs import highs_version, new_highs, run_until
 from .matrix import MatrixModel, build_matrix, one_meter_steps, soc_after
 from .solve import SolveReport, Status, relative_gap
@@ -150,6 +154,7 @@ CONTINUOUS_BLOCKS = (
     "col_paid",
     "col_short",
     "col_sw",
+    "col_chg",  # the charger block's (its binaries relaxed in the LP: gridopt.optimizer.circuit)
 )
 
 
@@ -434,16 +439,6 @@ def solve_fast(
         status = Status.OPTIMAL if relative_gap(upper, bound) <= target * (1 + 1e-9) else Status.TIME_LIMIT
         return done(best, report(status, upper, bound, method(), term))
 
-    if mm.charger_block is not None and mm.charger_block.n_binaries:
-        note_stage("mip", upper, -math.inf)
-        hm, bound = _assignment_mip(mm, target, best, left())
-        ran.append("mip")
-        info, st = hm.getInfo(), hm.getModelStatus()
-        if st == highspy.HighsModelStatus.kInfeasible and best is None:
-            return done(None, report(Status.INFEASIBLE, math.nan, math.nan, "mip", "infeasible"))
-        if info.primal_solution_status == 2 and info.objective_function_value <= upper:
-            best, upper, source = np.array(hm.getSolution().col_value), info.objective_function_value, "mip"
-        return out_of_time(bound, hm.modelStatusToString(st))
     note_stage("lp", upper, -math.inf)  # the app's progress (gridopt.optimizer.highs.Watch)
     # 1. the LP bound (without scaling: the model is well scaled already, and HiGHS's
     #    scaling doubled the time of the same iterations on large fleets; benchmarks/)
@@ -514,6 +509,20 @@ def solve_fast(
     if not len(mm.binary):
         source = "lp"
         return done(x_lp, report(Status.OPTIMAL, lower, lower, "lp", "optimal"))
+    # charger assignment (gridopt.optimizer.circuit): the LP relaxed its binaries (its bound stays
+    # valid); round them to an assignment that fits the chargers, fix it and re-solve, so that the
+    # repair below plans with it and with the minimum power of the chargers it assigned
+    rmm, a_cols, a_fixed = mm, np.zeros(0, np.int64), None
+    if mm.charger_block is not None and mm.charger_block.n_binaries and left() > 0.05:
+        vals, pmin_a = round_assignment(mm.charger_block, x_lp[mm.col_chg], mm.pmin_pair, sc.grid.n_steps)
+        bin_cols = np.flatnonzero(mm.charger_block.col_binary)
+        a_cols, a_fixed = mm.col_chg[bin_cols], vals[bin_cols]
+        h.changeColsBounds(len(bin_cols), lp.col_chg[bin_cols].astype(np.int32), a_fixed, a_fixed)
+        _run(h, left())
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
+        rmm = replace(mm, pmin_pair=pmin_a)
+        stages["assignment_rounded"] = int(a_fixed.sum())
 
     note_stage("repair", upper, lower)
     # 2. repair: binaries fixed from the LP's plan; the fixed MILP is the LP with
@@ -526,17 +535,21 @@ def solve_fast(
         if left() <= 0.01:
             break
         attempts += 1
-        modes = repair(mm, x_lp, round_up=round_up)
+        modes = repair(rmm, x_lp, round_up=round_up)
         if len(changed):  # undo the previous attempt's bounds
             h.changeColsBounds(len(changed), changed.astype(np.int32), lp.col_lb[changed], _inf(lp.col_ub[changed]))
-        changed, new_lb, new_ub = fixed_mode_bounds(lp, mm, modes)
+        changed, new_lb, new_ub = fixed_mode_bounds(lp, rmm, modes)
         h.changeColsBounds(len(changed), changed.astype(np.int32), new_lb, _inf(new_ub))
         _run(h, left())
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             obj = h.getInfo().objective_function_value
             if obj < upper:
-                best, upper, source = transfer(lp, mm, np.array(h.getSolution().col_value)), obj, "repair"
-                best[mm.binary] = modes.binaries(mm)
+                plan_x = transfer(lp, mm, np.array(h.getSolution().col_value))
+                plan_x[mm.binary] = modes.binaries(mm)
+                plan_x[a_cols] = a_fixed if a_fixed is not None else plan_x[a_cols]
+                # with an assignment, the MILP's rows are checked (its minimum-power rows are not the LP's)
+                if a_fixed is None or max_violation(mm, plan_x) <= FEAS_TOL:
+                    best, upper, source = plan_x, obj, "repair"
             if relative_gap(upper, lower) <= target:
                 break
         else:
@@ -582,7 +595,8 @@ def solve_fast(
     # given a start (tests/test_reference.py::test_negative_price_fills_the_import_limit_...):
     # a start goes with presolve off, which is cheap only for small models; large
     # ones get no start (our best plan is kept anyway if HiGHS finds nothing better).
-    small = mm.n_cols <= START_MAX_COLUMNS
+    # with an assignment, presolve matters more than the start (no start then; the best plan is kept)
+    small = mm.n_cols <= START_MAX_COLUMNS and a_fixed is None
     note_stage("mip", upper, lower)
     hm = _mip(mm, target, best if small else None)
     if small and best is not None:
@@ -600,22 +614,6 @@ def solve_fast(
     if info.primal_solution_status == 2 and info.objective_function_value <= upper:
         best, upper, source = np.array(hm.getSolution().col_value), info.objective_function_value, "mip"
     return out_of_time(bound, hm.modelStatusToString(st3))
-
-
-def _assignment_mip(mm: MatrixModel, target: float, best: np.ndarray | None, seconds: float):
-    """Charger assignment (:mod:`gridopt.optimizer.circuit`): its binaries are not modes the LP and
-    repair know, so the whole MILP goes to branch and bound, from the greedy plan if there is one.
-
-    Returns the HiGHS instance after the run and its proven bound (NaN: none)."""
-    small = mm.n_cols <= START_MAX_COLUMNS
-    start = best if (small and best is not None) else None
-    hm = _mip(mm, target, start)
-    if start is not None:
-        hm.setOptionValue("presolve", "off")
-    _run(hm, seconds)
-    info, st = hm.getInfo(), hm.getModelStatus()
-    ok = math.isfinite(info.mip_dual_bound) and st != highspy.HighsModelStatus.kInfeasible
-    return hm, info.mip_dual_bound if ok else math.nan
 
 
 def plan_arrays(sc: Scenario, plan: FleetPlan, mm: MatrixModel, values: np.ndarray):
