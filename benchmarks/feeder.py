@@ -123,7 +123,7 @@ def run_once(n_sites, n_vehicles, workers, branches, tightness, gap, tol, max_ro
                 tol=tol,
                 max_iter=max_rounds,
                 initial=alone,
-                log=lambda r: master_s.append(r["seconds"]),
+                log=lambda r: (master_s.append(r["seconds"]), print(json.dumps(r), file=sys.stderr, flush=True)),
             )
             t_dec = time.perf_counter() - t2
             peak_w = worker_peak_mb(client)
