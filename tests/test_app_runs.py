@@ -298,3 +298,20 @@ def _array(value):
     if isinstance(value, dict):
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
     return np.asarray(value, dtype=float)
+
+
+def test_a_reloaded_edited_run_still_downloads_its_scenario():
+    """An edited scenario's files live in the session's temporary folder: the zip is made with the run."""
+    import zipfile
+
+    at = choose(new_app(), "workplace_acn")  # the time limit edit writes an edited scenario into the workspace
+    run(at)
+    kept = at.session_state["runs"][-1].scenario_zip
+    names = zipfile.ZipFile(io.BytesIO(kept)).namelist()
+    assert "workplace-acn/workplace-acn.yaml" in names
+    at.session_state["_workspace"].cleanup()  # the session ends: its folder is gone
+
+    again = ok(new_app())  # a reload, same link: the stored run and its zip
+    choose(again, "workplace_acn")
+    assert "Run #1." in texts(again.success) + texts(again.warning)
+    assert [b.label for b in again.download_button][-1] == "Scenario (.zip)"

@@ -96,7 +96,7 @@ def _runs_table(done: list[state.Run]) -> list[state.Run]:
         width="stretch",
         disabled=["run", "status", "scenario", "edits", "when"],
         column_config={
-            "compare": st.column_config.CheckboxColumn("Compare", width=80),
+            "compare": st.column_config.CheckboxColumn("Compare", width=100),
             "run": st.column_config.NumberColumn("Run", format="#%d", width=60),
             "label": st.column_config.TextColumn(
                 "Label (click to rename)", max_chars=state.LABEL_MAX, width=300, required=True
@@ -290,6 +290,11 @@ def _costs(runs: dict[str, state.Run], reference: str):
     fig = plots.cost_bars({lb: r.result.summary for lb, r in runs.items()}, baseline_of=reference)
     fig.update_layout(legend=dict(orientation="h", y=-0.25, yanchor="top"), margin=dict(l=10))
     fig.update_yaxes(automargin=True)
+    # room for the total printed right of each bar, also on a narrow screen
+    totals = [r.result.summary.get("total_cost") or 0.0 for r in runs.values()]
+    totals += [(r.result.summary.get("baseline") or {}).get("total_cost") or 0.0 for r in runs.values()]
+    low, top = fig.layout.xaxis.range or (min(0.0, *totals), max(1.0, *totals))
+    fig.update_xaxes(range=[low, max(top, max(totals) * 1.45)])
     currencies = {r.scenario.currency or "" for r in runs.values()}
     one = next(iter(currencies)) if len(currencies) == 1 else ""
     fig.update_xaxes(title_text=f"cost [{one}]" if one else "cost (each run's currency)")

@@ -351,9 +351,20 @@ def _downloads(run: state.Run) -> None:
 
 def _zip_button(run: state.Run, where) -> None:
     name = slug(run.scenario.name)
+    data = _zip(run)
+    if data is None:
+        where.button(
+            "Scenario (.zip)",
+            icon=":material/folder_zip:",
+            disabled=True,
+            key=f"nozip:{run.number}",
+            help="This run's scenario files are no longer on this machine (an edited or uploaded scenario of an "
+            "earlier session).",
+        )
+        return
     where.download_button(
         "Scenario (.zip)",
-        _zip(run),
+        data,
         file_name=f"{file_stem(run)}.zip",
         mime="application/zip",
         icon=":material/folder_zip:",
@@ -363,10 +374,17 @@ def _zip_button(run: state.Run, where) -> None:
     )
 
 
-def _zip(run: state.Run) -> bytes:
+def _zip(run: state.Run) -> bytes | None:
+    """The scenario as run: zipped with the run (:attr:`state.Run.scenario_zip`), else now if its files exist."""
+    kept = getattr(run, "scenario_zip", None)
+    if kept is not None:
+        return kept
     cache = st.session_state.setdefault("_zips", {})
     if run.number not in cache:
-        cache[run.number] = scenario_zip(run.scenario)
+        try:
+            cache[run.number] = scenario_zip(run.scenario)
+        except OSError:
+            cache[run.number] = None
     return cache[run.number]
 
 

@@ -44,6 +44,7 @@ def scenario_picker() -> state.Source:
         ids,
         format_func=state.source_label,
         key="source",
+        on_change=lambda: st.session_state.pop("upload_error", None),  # an old upload's error goes with its choice
         help="Ready scenarios from the scenarios/ folder, and the ones you uploaded in this session.",
     )
     with sb.expander("Upload your own scenario", expanded=bool(st.session_state.get("upload_error"))):

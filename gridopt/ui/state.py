@@ -38,6 +38,7 @@ from gridopt.errors import GridoptError, InfeasibleError, PhysicsViolation, Scen
 from gridopt.fingerprint import scenario_fingerprint
 from gridopt.io import upload
 from gridopt.io.read import load_scenario, read_limit
+from gridopt.io.save import scenario_zip
 from gridopt.io.upload import unpack_scenario_zip
 from gridopt.io.workspace import Workspace
 from gridopt.optimizer.highs import Watch, watching
@@ -391,6 +392,9 @@ class Run:
     wall_seconds: float = 0.0  #: from the click on Run to the plan [s]
     stopped: bool = False  #: the user pressed Stop: the best plan found by then
     quick: bool = False  #: solved with the quick gap (:data:`QUICK_GAP`)
+    #: The scenario as run, zipped when the run is made: an edited or uploaded scenario's files live in the
+    #: session's temporary folder, gone after a reload
+    scenario_zip: bytes | None = None
 
     @property
     def result(self):
@@ -439,6 +443,7 @@ def add_run(j: Job) -> Run:
         wall_seconds=j.elapsed(),
         stopped=j.stopped,
         quick=j.quick,
+        scenario_zip=_zip_now(j.scenario),
     )
     try:
         store.save(run)
@@ -454,6 +459,14 @@ def add_run(j: Job) -> Run:
         store.delete(old.number)
     del all_runs[:-MAX_RUNS]
     return run
+
+
+def _zip_now(sc: Scenario) -> bytes | None:
+    try:
+        return scenario_zip(sc)
+    except Exception as exc:  # noqa: BLE001 - the run is kept without its zip
+        log.warning("scenario %s not zipped: %s", sc.name, exc)
+        return None
 
 
 def relabel(run: Run, label: str) -> None:
