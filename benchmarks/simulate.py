@@ -133,6 +133,9 @@ def main() -> None:
         default="1924729~1",
         help="git revision of the 'before' version (default 1924729~1, before the numpy rules)",
     )
+    ap.add_argument(
+        "--before-rules", default=",".join(RULES), help="rules to time in the 'before' version (default all)"
+    )
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--acnsim", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -154,7 +157,8 @@ def main() -> None:
             tf.extractall(Path(tmp) / "before", filter="data")
         for which in ("acn", "vans"):
             for rule in RULES:
-                for version, path in (("before", str(Path(tmp) / "before")), ("after", None)):
+                versions = [("before", str(Path(tmp) / "before"))] if rule in args.before_rules.split(",") else []
+                for version, path in [*versions, ("after", None)]:
                     runs = [spawn(["--one", which, rule], path) for _ in range(args.repeat)]
                     rows.append(
                         {
@@ -194,12 +198,14 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "repeat": args.repeat,
         "before": args.before,
+        "before_rules": args.before_rules,
     }
     (ROOT / "benchmarks" / "simulate_results.json").write_text(json.dumps({"info": info, "rows": rows}, indent=1))
     md = [
         "# Rule policies of gridopt simulate: speed (benchmarks/simulate.py)",
         "",
-        f"`python benchmarks/simulate.py --repeat {args.repeat} --before {args.before}`. Machine: {info['machine']}; "
+        f"`python benchmarks/simulate.py --repeat {args.repeat} --before {args.before} --before-rules "
+        f"{args.before_rules}`. Machine: {info['machine']}; "
         f"Python {info['python']}; {', '.join(f'{k} {v}' for k, v in info['packages'].items())}. Load average "
         f"(1/5/15 min) at the start {' / '.join(f'{x:.2f}' for x in load_start)}, at the end "
         f"{' / '.join(f'{x:.2f}' for x in info['load_average_at_end'])} on 2 cores (shared machine). Wall time of "
