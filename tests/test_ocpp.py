@@ -205,3 +205,36 @@ def test_the_command_line(tmp_path, capsys):
     assert "--phases" in capsys.readouterr().err
     assert main(["export-ocpp", str(tmp_path), "--version", "1.6", "--out", str(tmp_path / "b")]) == 2
     assert "no setpoints.csv" in capsys.readouterr().err
+
+
+def test_refusals_and_file_names(tmp_path):
+    t0 = pd.Timestamp("2026-06-15T00:00", tz="UTC")
+    n = 1025  # alternating powers: one period per step, one more than OCPP 2.x allows
+    step = pd.Timedelta("5min")
+    sp = pd.DataFrame(
+        {
+            "charger_id": ["CA/1"] * n,
+            "vehicle_id": ["EV1"] * n,
+            "start": [t0 + k * step for k in range(n)],
+            "end": [t0 + (k + 1) * step for k in range(n)],
+            "limit_kw": [7.0 if k % 2 else 3.0 for k in range(n)],
+            "limit_a": [0.0] * n,
+            "phases": [3.0] * n,
+            "voltage_v": [230.0] * n,
+        }
+    )
+    with pytest.raises(ScenarioError, match="1025 periods"):
+        build_profiles(sp, "2.0.1")
+    (p16,), _ = build_profiles(sp, "1.6")  # 1.6's schema has no such limit
+    assert_valid("1.6", p16.payload)
+    assert p16.file.startswith("CA_1_") and p16.file.endswith("-1.json")  # no path separator in a file name
+    for bad, what in (({"version": "1.5"}, "--version"), ({"unit": "kW"}, "--unit"), ({"phases": 2}, "--phases")):
+        with pytest.raises(ScenarioError, match=what):
+            build_profiles(sp.iloc[:2], **{"version": "1.6", **bad})
+    res = tmp_path / "res"
+    res.mkdir()
+    sp.iloc[:2].assign(start=["2026-06-15T00:00:00+00:00", "yesterday"], end=sp["end"].iloc[:2]).to_csv(
+        res / "setpoints.csv", index=False
+    )
+    with pytest.raises(ScenarioError, match=r"setpoints.csv line 3: start 'yesterday'"):
+        read_setpoints(res)
