@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import time
 
 import pandas as pd
@@ -207,6 +208,11 @@ def test_downloads_are_named_after_the_scenario_and_the_run():
 
     def file_id(button) -> str:
         return button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+
+    # the status reports the wait from the click to the page drawn, never less than the solve itself
+    r = at.session_state["runs"][-1]
+    waited = float(re.search(r"You waited ([\d.]+) s \(from the click to this page\)", texts(at.success)).group(1))
+    assert waited == round(r.wall_seconds, 1) and r.wall_seconds >= r.outcome.seconds
 
     schedule, _, summary, _ = at.download_button
     expected = _calculate_file_id(schedule_csv(res.schedule).encode(), "text/csv", "depot-bus-v2g-run1-schedule.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import pandas as pd
 import streamlit as st
@@ -94,8 +95,8 @@ def _status(run: state.Run) -> None:
             f"its cost is at most {report.fmt_gap(s.get('mip_gap'))} above the best possible (proven gap)."
         )
     else:
-        text = report.status_text(s, run.wall_seconds or run.outcome.seconds or None)
-        text += f" You waited {run.wall_seconds:.1f} s." if run.wall_seconds else ""
+        text = report.status_text(s, run.outcome.seconds or None)  # the solve; the wait follows
+        text += f" You waited {run.wall_seconds:.1f} s (from the click to this page)." if run.wall_seconds else ""
     if run.quick:
         text += f" Quick run (target gap {100 * state.QUICK_GAP:g}%)."
     if s.get("status") == "optimal" and not run.stopped:
@@ -146,7 +147,7 @@ def _vehicle_choice(result, key: str) -> list[str]:
 def _results(run: state.Run) -> None:
     res = run.result
     st.session_state["shown_run"] = run.number  # the Grid page shows this run first
-    _status(run)
+    status = st.container()  # filled last: a new run's status counts the wait until the page is drawn
     _kpi_cards(res.summary)
     st.page_link(
         "gridopt/ui/pages/grid.py",
@@ -157,6 +158,9 @@ def _results(run: state.Run) -> None:
     _tabs(run)
     st.subheader("Download")
     _downloads(run)
+    state.finish_wait(run)
+    with status:
+        _status(run)
 
 
 @st.fragment
@@ -392,7 +396,7 @@ def _zip(run: state.Run) -> bytes | None:
 #: within it and their results show in the same rerun.
 FIRST_WAIT_S = 1.5
 #: How often the progress panel polls a running solve [s].
-POLL_S = 0.5
+POLL_S = 0.3
 QUICK, PRECISE = "Quick", "Precise"
 
 
@@ -468,6 +472,7 @@ def _quick(sc: Scenario) -> Scenario:
 
 def render() -> None:
     """Draw the Plan page."""
+    t_click = time.monotonic()  # the start of this rerun: a click on Run is counted from here
     state.keep_widget_state()
     state.runs()  # a new session (a reload) loads the stored runs
     state.collect_job()
@@ -507,7 +512,7 @@ def render() -> None:
     fp = scenario_fingerprint(sc) if sc is not None else None
     run = state.run_for(source.id, fp) if fp else None
     if clicked and sc is not None and running is None and (run is None or run.stopped):
-        running = state.start_job(source, sc, edits, quick)
+        running = state.start_job(source, sc, edits, quick, clicked_at=t_click)
         if running.wait(FIRST_WAIT_S):
             run = state.collect_job()
             running = None

@@ -349,10 +349,16 @@ def job() -> Job | None:
     return st.session_state.get("job")
 
 
-def start_job(source: Source, sc: Scenario, edits: Edits, quick: bool) -> Job:
-    """Start solving ``sc`` in a background thread; the page polls it (:func:`collect_job`)."""
+def start_job(source: Source, sc: Scenario, edits: Edits, quick: bool, clicked_at: float | None = None) -> Job:
+    """Start solving ``sc`` in a background thread; the page polls it (:func:`collect_job`).
+
+    ``clicked_at``: ``time.monotonic()`` when the rerun of the click on Run began (the wait is counted from it).
+    """
     changes = describe_changes(current_edits(source.scenario), edits)
-    j = Job(source.id, sc, scenario_fingerprint(sc), changes, quick).start()
+    j = Job(source.id, sc, scenario_fingerprint(sc), changes, quick)
+    if clicked_at is not None:
+        j.started = clicked_at
+    j.start()
     st.session_state["job"] = j
     return j
 
@@ -369,7 +375,22 @@ def collect_job() -> Run | None:
     if j is None or not j.done:
         return None
     del st.session_state["job"]
-    return add_run(j)
+    run = add_run(j)
+    st.session_state["_fresh_run"] = (run.number, j.started)  # the page adds its drawing time to the wait
+    return run
+
+
+def finish_wait(run: Run) -> None:
+    """The wait of a run collected in this rerun: from the click to the page drawn (kept on disk)."""
+    fresh = st.session_state.get("_fresh_run")
+    if not fresh or fresh[0] != run.number:
+        return
+    del st.session_state["_fresh_run"]
+    run.wall_seconds = time.monotonic() - fresh[1]
+    try:
+        store.save(run)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("run #%s not stored: %s", run.number, exc)
 
 
 # ---------------------------------------------------------------------------
@@ -389,7 +410,7 @@ class Run:
     outcome: Outcome
     label: str = ""
     when: float = field(default_factory=time.time)
-    wall_seconds: float = 0.0  #: from the click on Run to the plan [s]
+    wall_seconds: float = 0.0  #: from the click on Run to the page with the plan drawn (on the server) [s]
     stopped: bool = False  #: the user pressed Stop: the best plan found by then
     quick: bool = False  #: solved with the quick gap (:data:`QUICK_GAP`)
     #: The scenario as run, zipped when the run is made: an edited or uploaded scenario's files live in the
