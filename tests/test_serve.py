@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import schemathesis
+import yaml
 from conftest import car, write_scenario
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -281,6 +282,21 @@ def test_events_before_now_and_bad_scenarios(server_late, folder):
     r = c.post("/scenario/zip", content=buf.getvalue(), headers={"Content-Type": "application/zip"})
     assert r.status_code == 200, r.text
     assert r.json()["now"] == pd.Timestamp(t("06:00")).isoformat() and r.json()["scenario"] == "scenario"
+    # the same site as JSON: the YAML's content and the CSV files as text, planned alike
+    by_name = c.post("/scenario", json={"name": "site/scenario"})
+    assert by_name.status_code == 200
+    body = {
+        "scenario": yaml.safe_load((folder / "site" / "scenario.yaml").read_text()),
+        "files": {p.name: p.read_text() for p in (folder / "site").glob("*.csv")},
+    }
+    r = c.post("/scenario/json", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["total_cost"] == pytest.approx(by_name.json()["total_cost"], rel=1e-9)
+    assert r.json()["scenario"] == "serve-test"
+    r = c.post("/scenario/json", json={**body, "files": {"../x.csv": "a"}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "files"]
+    r = c.post("/scenario/json", json={"scenario": {**body["scenario"], "fleet": {"vehicles": "/etc/passwd"}}})
+    assert r.status_code == 422
     assert c.post("/scenario", json={"name": "site/scenario"}).status_code == 200
 
 
@@ -308,7 +324,9 @@ def test_non_loopback_bind_needs_a_token(capsys, monkeypatch):
 
 def test_openapi_schema_is_served(server):
     spec = server.client.get("/openapi.json").json()
-    assert {"/scenario", "/scenario/zip", "/events", "/plan", "/setpoints", "/health"} <= set(spec["paths"])
+    assert {"/scenario", "/scenario/zip", "/scenario/json", "/events", "/plan", "/setpoints", "/health"} <= set(
+        spec["paths"]
+    )
 
 
 def test_property_based_api(server_late):
@@ -322,7 +340,12 @@ def test_property_based_api(server_late):
         if op.path == "/scenario/zip":
             continue  # random bytes: covered by hand above (a zip bomb check costs more than an example)
 
-        @settings(max_examples=int(os.environ.get("GRIDOPT_SERVE_EXAMPLES", "15")), deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=int(os.environ.get("GRIDOPT_SERVE_EXAMPLES", "15")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         @given(case=op.as_strategy())
         def check(case):
             # schema-valid is not enough to be accepted: a vehicle id or a time the loaded site does not have,

@@ -6,6 +6,8 @@ Routes (the OpenAPI schema is at ``/openapi.json``, its pages at ``/docs``):
 * ``GET /scenarios``: the scenario names the server may load;
 * ``POST /scenario`` ``{"name": ...}``: load one of them and plan it;
 * ``POST /scenario/zip``: load an uploaded zip (a YAML and its files, as the app's upload) and plan it;
+* ``POST /scenario/json`` ``{"scenario": {...}, "files": {"vehicles.csv": "...", ...}}``: the
+  same as JSON (the YAML's content as an object, data files as text);
 * ``POST /events`` ``{"events": [...]}``: deltas (``plug_in``, ``unplug``, ``soc``,
   ``energy_need``, ``price``); "now" moves to the step boundary at or after the latest,
   and the rest of the horizon is re-planned;
@@ -41,6 +43,8 @@ from .state import DeltaError, LiveSite
 TOKEN_ENV = "GRIDOPT_SERVE_TOKEN"
 #: Largest zip upload [bytes] (the upload module checks its own limits too).
 MAX_ZIP_BYTES = 50 * 2**20
+#: Largest data file of a JSON scenario [characters].
+MAX_JSON_FILE_CHARS = 20 * 2**20
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
@@ -55,6 +59,16 @@ class ScenarioByName(_Model):
     """A scenario of the server's scenario folder, by name (``GET /scenarios``)."""
 
     name: Id
+
+
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")]
+
+
+class ScenarioJson(_Model):
+    """A scenario as JSON: the YAML's content as an object, and its data files by name (CSV text)."""
+
+    scenario: dict
+    files: Annotated[dict[FileName, Annotated[str, Field(max_length=MAX_JSON_FILE_CHARS)]], Field(max_length=50)] = {}
 
 
 class PlugIn(_Model):
@@ -325,6 +339,28 @@ def create_app(scenario_dir: str | Path | None = None, token: str | None = None,
             sc = load_scenario(path, confine=True)
         with lock:
             return load(sc, path.stem)
+
+    @app.post("/scenario/json", response_model=PlanSummary, responses=ERRORS)
+    def post_json(body: ScenarioJson) -> PlanSummary:
+        import yaml
+
+        if "scenario.yaml" in body.files:
+            raise DeltaError(("files", "scenario.yaml"), "the scenario goes in 'scenario', not in 'files'")
+        with tempfile.TemporaryDirectory(prefix="gridopt-serve-") as tmp:
+            root = Path(tmp)
+            path = root / "scenario.yaml"
+            where: tuple = ("scenario",)
+            try:
+                for name, text in body.files.items():
+                    where = ("files", name)
+                    (root / name).write_bytes(text.encode("utf-8"))
+                where = ("scenario",)
+                path.write_bytes(yaml.safe_dump(body.scenario, sort_keys=False, allow_unicode=True).encode("utf-8"))
+            except (UnicodeEncodeError, yaml.YAMLError):
+                raise DeltaError(where, "is not valid text (a lone surrogate or a value YAML cannot hold)") from None
+            sc = load_scenario(path, confine=True)
+        with lock:
+            return load(sc, str(body.scenario.get("name") or "scenario"))
 
     @app.post("/events", response_model=PlanSummary, responses=ERRORS)
     def post_events(body: Deltas) -> PlanSummary:
