@@ -83,8 +83,8 @@ class RulePolicy(Policy):
         self.margins = margins
         self.tracker = NeedTracker(ctx, margins)
         series = ctx.site.series
-        self._headroom = ctx.site.import_limit_kw - series["base_load_kw"].to_numpy(float) + series["pv_kw"].to_numpy(
-            float
+        self._headroom = (
+            ctx.site.import_limit_kw - series["base_load_kw"].to_numpy(float) + series["pv_kw"].to_numpy(float)
         )
 
     def headroom_kw(self, k: int) -> float:

@@ -307,7 +307,9 @@ class World:
             arrival=self.ses_arrival,
             estimate=self.ses_estimate,
             arrival_ns=np.array([pd.Timestamp(t).value for t in self.ses_arrival], dtype=np.int64),
-            estimate_ns=np.array([-1 if pd.isna(t) else pd.Timestamp(t).value for t in self.ses_estimate], dtype=np.int64),
+            estimate_ns=np.array(
+                [-1 if pd.isna(t) else pd.Timestamp(t).value for t in self.ses_estimate], dtype=np.int64
+            ),
             session_id=self.ses_id,
             arrival_soc_kwh=np.zeros(0),
             target_kwh=np.zeros(0),
