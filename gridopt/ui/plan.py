@@ -44,8 +44,7 @@ def _facts(sc: Scenario) -> str:
 
 
 def _kpi_cards(summary: dict) -> None:
-    for row in (report.KPIS[:6], report.KPIS[6:]):
-        kpi_cards(summary, row, baseline=bool(summary.get("baseline")))
+    kpi_cards(summary, report.KPIS, baseline=bool(summary.get("baseline")))  # one wrapping row: no ragged gaps
     notes = caveats(summary)
     if notes:
         st.caption("  \n".join(notes))
