@@ -1,6 +1,6 @@
 """Feeder decomposition at scale (issue 12): sites coupled by network rows, priced on Dask.
 
-    python benchmarks/feeder.py --sites 10 100 --vehicles 100 --workers 1 2
+    python benchmarks/feeder.py --sites 10 100 --vehicles 20 --workers 2 1 --max-rounds 20   (what docs/feeders.md reports)
     python benchmarks/feeder.py --gap-check            # decomposed vs central on a small feeder
 
 Sites are seeded synthetic days (:func:`gridopt.synthetic.write_synthetic_fleet`, site ``i`` with
@@ -89,6 +89,9 @@ def make_rows(sites, alone_net: np.ndarray, branches: int, tightness: float):
 
 
 def worker_peak_mb(client) -> float:
+    """Largest ``ru_maxrss`` of the workers [MB]. Not a clean measure: Linux keeps a process's peak across
+    fork and exec, so a worker started by this process reports at least this process's peak at that time."""
+
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
