@@ -4,7 +4,7 @@
 
     gridopt simulate SCENARIO --actual ACTUAL --out DIR [--history FILE ...] [--replan-minutes STEP]
                      [--no-replan-on-events]
-                     [--lookahead-hours 24] [--energy-margin F] [--departure-margin-minutes M]
+                     [--lookahead-hours 24] [--energy-margin F] [--departure-margin-minutes M] [--learned-margin]
                      [--samples K] [--stochastic mean|worst] [--policies NAME,...] [--quiet]
 
 Bad input raises :class:`~gridopt.errors.ScenarioError`; ``gridopt.cli`` turns
@@ -33,6 +33,9 @@ ACTUAL is the real sessions (sessions.csv columns, with optional
 estimated_departure and reported_target_soc) or trips (trips.csv columns, with
 optional planned_departure, planned_arrival, planned_energy_kwh); it replaces
 the scenario's own sessions or trips. See gridopt/simulate/actual.py."""
+
+#: Whether ``rolling_learned_margin`` runs by default.
+LEARNED_DEFAULT = False
 
 POLICY_NAMES = ("perfect", "rolling", "uncontrolled", "edf", "llf", "round_robin")
 
@@ -81,6 +84,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=0.0,
         help="add a variant planning for departures this much earlier [min]",
     )
+    p.add_argument(
+        "--learned-margin",
+        action=argparse.BooleanOptionalAction,
+        default=LEARNED_DEFAULT,
+        help="add the variant rolling_learned_margin: drivers' estimates at a quantile of their errors learned "
+        f"online (default: {'yes' if LEARNED_DEFAULT else 'no'}; docs/simulation.md)",
+    )
     p.add_argument("--samples", type=int, default=0, help="add a scenario-based variant over K sampled forecasts")
     p.add_argument(
         "--stochastic",
@@ -109,6 +119,7 @@ def command_line(args: argparse.Namespace) -> str:
         "delay_cost": 0.01,
         "energy_margin": 0.0,
         "departure_margin_minutes": 0.0,
+        "learned_margin": LEARNED_DEFAULT,
         "samples": 0,
         "stochastic": "worst",
         "seed": 0,
@@ -159,7 +170,9 @@ def run(args: argparse.Namespace) -> int:
             raise ScenarioError("--time-limit must be > 0 and --gap within 0..1")
     actual = read_actual(args.actual, sc)
     forecaster = forecaster_from_history(args.history, sc, args.site) if args.history else None
-    policies = default_policies(args.energy_margin, args.departure_margin_minutes, args.samples, args.stochastic)
+    policies = default_policies(
+        args.energy_margin, args.departure_margin_minutes, args.samples, args.stochastic, args.learned_margin
+    )
     if args.policies:
         wanted = [w.strip() for w in args.policies.split(",") if w.strip()]
         unknown = [w for w in wanted if w not in POLICY_NAMES]

@@ -34,6 +34,7 @@ from ..optimizer import optimize, uncontrolled
 from ..scenario import Scenario, SolverOptions
 from .actual import Actual, planned_trips, truth
 from .forecasting import SessionForecaster
+from .learned import LearnedDepartureMargin, critical_ratio, energy_ratio
 from .picture import Context, Margins, make_context
 from .policies import RollingHorizon, RulePolicy
 from .world import World, energy_needed_kwh
@@ -58,6 +59,9 @@ class PolicySpec:
         Rolling horizon only: 0 = point forecast, K = scenario-based plan.
     stochastic : str
         ``"mean"`` or ``"worst"`` (with ``samples``).
+    learned : bool
+        Rolling horizon only: plan the drivers' estimates at the learned quantile
+        of their errors (:mod:`gridopt.simulate.learned`).
     """
 
     kind: str
@@ -65,6 +69,7 @@ class PolicySpec:
     margins: Margins = Margins()
     samples: int = 0
     stochastic: str = "worst"
+    learned: bool = False
 
     @property
     def description(self) -> str:
@@ -86,17 +91,26 @@ class PolicySpec:
             extra.append("point forecast")
         if self.margins.label:
             extra.append(self.margins.label)
+        if self.learned:
+            extra.append("learned departure margin")
         return f"{what}, {', '.join(extra)}"
 
 
 def default_policies(
-    energy_margin: float = 0.0, departure_margin_minutes: float = 0.0, samples: int = 0, stochastic: str = "worst"
+    energy_margin: float = 0.0,
+    departure_margin_minutes: float = 0.0,
+    samples: int = 0,
+    stochastic: str = "worst",
+    learned_margin: bool = False,
 ) -> list[PolicySpec]:
     """Perfect foresight, the rolling horizon (plus one variant per robustness option), uncontrolled, EDF, LLF, round robin.
 
-    With both margins there is also a variant with both.
+    With both margins there is also a variant with both; with ``learned_margin``
+    a variant ``rolling_learned_margin`` (:mod:`gridopt.simulate.learned`).
     """
     out = [PolicySpec("perfect", "perfect"), PolicySpec("rolling", "rolling")]
+    if learned_margin:
+        out.append(PolicySpec("rolling", "rolling_learned_margin", learned=True))
     if energy_margin:
         out.append(PolicySpec("rolling", "rolling_energy_margin", Margins(energy=energy_margin)))
     if departure_margin_minutes:
@@ -351,6 +365,15 @@ def simulate(
                 name=spec.name,
                 early_bias_per_kwh_h=settings.early_bias_per_kwh_h,
                 replan_on_events=settings.replan_on_events,
+                learned=(
+                    LearnedDepartureMargin(
+                        forecaster.estimate_error_h if forecaster is not None else [],
+                        critical_ratio(world_sc),
+                        q_energy=energy_ratio(world_sc),
+                    )
+                    if spec.learned
+                    else None
+                ),
             )
             outcomes[spec.name] = run_policy(world_sc, session_info, pol, spec, needed)
         else:

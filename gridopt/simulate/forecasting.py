@@ -25,6 +25,8 @@ Energies are what the history's sessions drew from the grid [kWh].
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -138,6 +140,20 @@ class SessionForecaster:
             return None, float(np.median(allp["energy_kwh"])) if len(allp) else 0.0
         dwell = float(np.median(nb["dwell_h"]))
         return arrival + pd.Timedelta(hours=dwell), float(np.median(nb["energy_kwh"]))
+
+    def stay_quantile(self, arrival: pd.Timestamp, now: pd.Timestamp, q: float) -> pd.Timestamp | None:
+        """The ``q``-quantile departure of a car that arrived at ``arrival`` and is still here at ``now`` (None: no such history)."""
+        nb = self._pool(arrival, now)
+        if not len(nb):
+            return None
+        return arrival + pd.Timedelta(hours=float(np.quantile(nb["dwell_h"].to_numpy(float), q, method="inverted_cdf")))
+
+    def energy_quantile(self, arrival: pd.Timestamp, now: pd.Timestamp, q: float) -> float:
+        """The ``q``-quantile energy [kWh] of such a car (NaN: no history session stayed that long)."""
+        nb = self._pool(arrival, now)
+        if not len(nb):
+            return math.nan
+        return float(np.quantile(nb["energy_kwh"].to_numpy(float), q, method="inverted_cdf"))
 
     def stay_sample(self, arrival: pd.Timestamp, now: pd.Timestamp, n: int, rng: np.random.Generator):
         """``n`` sampled (departure, energy [kWh]) pairs of such a car; departures None if none stayed that long."""

@@ -31,6 +31,7 @@ from ..errors import SolverError
 from ..scenario import SolverOptions
 from . import rules
 from .fastneeds import NeedTracker
+from .learned import LearnedDepartureMargin
 from .picture import (
     NO_MARGINS,
     Context,
@@ -132,6 +133,9 @@ class RollingHorizon(Policy):
     name : str
     early_bias_per_kwh_h : float
         Delay cost [currency/kWh/h] (see :class:`~gridopt.simulate.engine.SimulationSettings`).
+    learned : LearnedDepartureMargin, optional
+        Plan each driver's estimate at its learned quantile (:mod:`gridopt.simulate.learned`);
+        observed at every boundary, before any re-plan.
     replan_on_events : bool
         Re-plan at once when the set of plugged-in vehicles changes (a plug-in
         or an unplug seen in the observation), not only every ``replan_steps``.
@@ -152,6 +156,7 @@ class RollingHorizon(Policy):
         name: str = "rolling",
         early_bias_per_kwh_h: float = 0.0,
         replan_on_events: bool = True,
+        learned: LearnedDepartureMargin | None = None,
     ):
         super().__init__(ctx)
         if stochastic not in ("mean", "worst"):
@@ -168,6 +173,7 @@ class RollingHorizon(Policy):
         self.fallback = RulePolicy(ctx, "edf", margins)
         self.fallback_steps = 0
         self.replan_on_events = bool(replan_on_events)
+        self.learned = learned
         self._plan = None
         self._plan_k = -1
         self._plugged: frozenset = frozenset()
@@ -177,7 +183,10 @@ class RollingHorizon(Policy):
         ctx = self.ctx
         fleet = fleet_vehicles(obs, ctx, self.margins)
         if not self.samples or ctx.forecaster is None:
-            sessions = [(present_sessions(obs, ctx, self.margins), 1.0)]
+            ses = present_sessions(obs, ctx, self.margins)
+            if self.learned is not None:
+                ses = self.learned.apply(ses, obs, ctx.site, ctx.forecaster)
+            sessions = [(ses, 1.0)]
             futures = [(future_arrivals(obs, ctx, until, self.margins), 1.0)]
             return sessions, fleet, futures
         K = self.samples
@@ -234,6 +243,8 @@ class RollingHorizon(Policy):
         return "+".join(w for w, yes in (("plug-in", came), ("unplug", left)) if yes)
 
     def decide(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        if self.learned is not None:
+            self.learned.observe(obs)
         event = self._event(obs)
         due = self._plan_k < 0 or obs.k - self._plan_k >= self.replan_steps
         if due or (event and self.replan_on_events):
