@@ -95,6 +95,8 @@ def _status(run: state.Run) -> None:
         )
     else:
         text = report.status_text(s, run.outcome.seconds or None)  # the solve; the wait follows
+        if run.outcome.reused:
+            text += " Same inputs as an earlier run: its plan is shown, not solved again."
         text += f" You waited {run.wall_seconds:.1f} s (from the click to this page)." if run.wall_seconds else ""
     if run.quick:
         text += f" Quick run (target gap {100 * state.QUICK_GAP:g}%)."

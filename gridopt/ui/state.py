@@ -27,7 +27,7 @@ import threading
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import streamlit as st
@@ -207,7 +207,8 @@ class Outcome:
     result: object | None
     error: str | None = None
     kind: str = ""  #: "infeasible", "solver", "bug" or "input" when there is no result
-    seconds: float = 0.0
+    seconds: float = 0.0  #: the solve's own time [s] (of the earlier solve when ``reused``)
+    reused: bool = False  #: the outcome of an earlier solve of the same inputs in this process
 
 
 #: Outcomes of finished (not stopped) solves, by the scenario's fingerprint: unchanged inputs are never solved
@@ -328,7 +329,7 @@ class Job:
                     while len(_SOLVED) > _SOLVED_MAX:
                         del _SOLVED[next(iter(_SOLVED))]
         else:
-            out = cached
+            out = replace(cached, reused=True)
         self.finished = time.monotonic()
         self.outcome = out
 
