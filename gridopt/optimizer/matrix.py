@@ -23,8 +23,8 @@ import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, step_inputs
-from .switching import add_matrix_switching, n_switching_columns
 from .circuit import add_matrix_block, charger_block
+from .switching import add_matrix_switching, n_switching_columns
 
 
 def _excl_cumsum(a: np.ndarray) -> np.ndarray:

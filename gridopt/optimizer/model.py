@@ -36,9 +36,9 @@ import pyomo.environ as pyo
 
 from ..fleet import FleetPlan, build_fleet_plan
 from ..scenario import Scenario, StepInputs, step_inputs
-from .switching import add_switching, switching_expression
 from .circuit import add_charger_block, charger_block
 from .matrix import slim_segments
+from .switching import add_switching, switching_expression
 
 
 @dataclass
