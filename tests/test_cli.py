@@ -115,7 +115,13 @@ def one_error_line(err: str) -> str:
 
 
 def check_outputs(out: Path, n_vehicles: int, n_steps: int) -> dict:
-    assert sorted(p.name for p in out.iterdir()) == ["schedule.csv", "setpoints.csv", "site.csv", "summary.json", "vehicles.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "schedule.csv",
+        "setpoints.csv",
+        "site.csv",
+        "summary.json",
+        "vehicles.csv",
+    ]
 
     sched = read_csv_text(out / "schedule.csv")
     assert list(sched.columns) == SCHEDULE_COLUMNS

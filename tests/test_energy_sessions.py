@@ -27,7 +27,16 @@ from gridopt.cli import main
 from gridopt.scenario import SESSION_MAX_ENERGY_KWH
 
 OLD_SCHEDULE_COLUMNS = ["time", "vehicle_id", "plugged_in", "charge_kw", "discharge_kw", "soc_kwh", "soc_pct"]
-STATION_SCHEDULE_COLUMNS = ["time", "vehicle_id", "station_id", "plugged_in", "charge_kw", "discharge_kw", "soc_kwh", "soc_pct"]
+STATION_SCHEDULE_COLUMNS = [
+    "time",
+    "vehicle_id",
+    "station_id",
+    "plugged_in",
+    "charge_kw",
+    "discharge_kw",
+    "soc_kwh",
+    "soc_pct",
+]
 #: Hourly prices of the hand-worked cases: the cheapest hour is 01:00, then 02:00.
 TOU = {"00:00": 0.30, "01:00": 0.10, "02:00": 0.20, "03:00": 0.30}
 DATA = Path(__file__).parent / "data"

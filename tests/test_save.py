@@ -101,7 +101,13 @@ def test_the_zip_unpacks_loads_and_runs_with_the_cli(tmp_path, capsys):
     path = unpack_scenario_zip(data, tmp_path / "up")
     assert_same_scenario(sc, gridopt.load_scenario(path, confine=True))
     assert cli(["run", str(path), "--out", str(tmp_path / "res"), "--quiet"]) == 0
-    assert {p.name for p in (tmp_path / "res").iterdir()} == {"schedule.csv", "site.csv", "summary.json", "vehicles.csv", "setpoints.csv"}
+    assert {p.name for p in (tmp_path / "res").iterdir()} == {
+        "schedule.csv",
+        "site.csv",
+        "summary.json",
+        "vehicles.csv",
+        "setpoints.csv",
+    }
 
 
 def test_work_folders_are_named_by_content_and_written_once(tmp_path):

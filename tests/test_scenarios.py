@@ -45,7 +45,10 @@ def test_energy_balance_rebuilt_from_the_schedule(solved):
         veh = sc.vehicles.loc[vid]
         assert (g["plugged_in"].to_numpy() == plugged_steps(sc, vid)).all()
         soc = g["soc_kwh"].to_numpy()
-        delta = veh["charge_efficiency"] * g["charge_kw"].to_numpy() * dt - g["discharge_kw"].to_numpy() * dt / veh["discharge_efficiency"]
+        delta = (
+            veh["charge_efficiency"] * g["charge_kw"].to_numpy() * dt
+            - g["discharge_kw"].to_numpy() * dt / veh["discharge_efficiency"]
+        )
         plug = g["plugged_in"].to_numpy()
         inner = plug[1:] & plug[:-1]  # consecutive plugged steps of one stretch
         assert np.allclose(soc[1:][inner] - soc[:-1][inner], delta[1:][inner], atol=1e-5)
@@ -73,13 +76,19 @@ def test_costs_add_up_and_beat_a_feasible_baseline(solved):
     k = res.summary
     parts = k["energy_cost"] + k["demand_charge_cost"] + k["degradation_cost"] + k["unmet_energy_cost"]
     # utility events are money too (grid_* scenarios); the grid objectives are weighted terms beside it
-    parts += k.get("demand_response_cost", 0.0) - k.get("export_request_payment", 0.0) + k.get("export_request_penalty", 0.0)
-    weighted = sum(k.get(c, 0.0) for c in ("carbon_cost", "grid_peak_cost", "valley_fill_cost", "tracking_cost")) - k.get("renewable_bonus", 0.0)
+    parts += (
+        k.get("demand_response_cost", 0.0) - k.get("export_request_payment", 0.0) + k.get("export_request_penalty", 0.0)
+    )
+    weighted = sum(
+        k.get(c, 0.0) for c in ("carbon_cost", "grid_peak_cost", "valley_fill_cost", "tracking_cost")
+    ) - k.get("renewable_bonus", 0.0)
     assert k["total_cost"] == pytest.approx(parts, rel=1e-9)
     assert k["total_cost"] + weighted == pytest.approx(k["objective"], rel=1e-6, abs=1e-4)
     dt = sc.grid.dt_h
     s = res.site
-    assert k["energy_cost"] == pytest.approx(((s["import_price"] * s["grid_import_kw"] - s["export_price"] * s["grid_export_kw"]) * dt).sum())
+    assert k["energy_cost"] == pytest.approx(
+        ((s["import_price"] * s["grid_import_kw"] - s["export_price"] * s["grid_export_kw"]) * dt).sum()
+    )
     b = k["baseline"]
     if b["import_limit_violation_steps"] == 0 and (s["grid_export_kw"].max() <= sc.export_limit_kw):
         # the uncontrolled plan is then feasible for the model: the optimum cannot be worse
@@ -101,10 +110,28 @@ def test_files_written_match_the_result(solved, tmp_path):
     t = pd.to_datetime(sched["time"].iloc[0], format="ISO8601")
     assert t.tzinfo is not None and t == sc.grid.start
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    for key in ("status", "objective", "total_cost", "energy_cost", "demand_charge_cost", "degradation_cost",
-                "unmet_energy_cost", "unmet_energy_kwh", "unmet_energy_by_vehicle", "peak_import_kw",
-                "pv_self_consumption", "mip_gap", "lower_bound", "method", "solve_seconds", "build_seconds",
-                "solver", "versions", "baseline", "savings"):
+    for key in (
+        "status",
+        "objective",
+        "total_cost",
+        "energy_cost",
+        "demand_charge_cost",
+        "degradation_cost",
+        "unmet_energy_cost",
+        "unmet_energy_kwh",
+        "unmet_energy_by_vehicle",
+        "peak_import_kw",
+        "pv_self_consumption",
+        "mip_gap",
+        "lower_bound",
+        "method",
+        "solve_seconds",
+        "build_seconds",
+        "solver",
+        "versions",
+        "baseline",
+        "savings",
+    ):
         assert key in summary, key
     site = pd.read_csv(tmp_path / "out" / "site.csv")
     assert len(site) == sc.grid.n_steps

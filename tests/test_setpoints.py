@@ -178,7 +178,9 @@ def test_every_ready_scenario_setpoints_recreate_schedule_csv(written_run):
     sp["vehicle_id"] = sp["vehicle_id"].astype(str)
     sp["charger_id"] = sp["charger_id"].astype(str)
     ids, source = charger_of_rows(sched)
-    assert source == ("charger_id" if sc.chargers is not None else "station_id" if "station_id" in sched else "vehicle_id")
+    assert source == (
+        "charger_id" if sc.chargers is not None else "station_id" if "station_id" in sched else "vehicle_id"
+    )
     assert_recreates(sched, sp, ids)
     # limit_a is the kW over phases x 230 V (or the chargers.csv voltage), and fewer rows than plugged-in steps
     assert np.allclose(sp["limit_a"], sp["limit_kw"] * 1000 / (sp["phases"] * sp["voltage_v"]), rtol=1e-5, atol=1e-6)
