@@ -91,7 +91,14 @@ def test_every_page_renders_for_every_scenario(stem):
     status = texts(at.success) + texts(at.warning)
     assert "Run #1." in status
     assert charts(at) == 2  # site power and the open tab's (SoC): closed tabs are not drawn
-    assert [b.label for b in at.download_button] == ["schedule.csv", "site.csv", "summary.json", "Scenario (.zip)"]
+    assert [b.label for b in at.download_button] == [
+        "schedule.csv",
+        "site.csv",
+        "summary.json",
+        "vehicles.csv",
+        "setpoints.csv",
+        "Scenario (.zip)",
+    ]
     assert metric(at, "Total cost") > 0
     assert metric(at, "Cost per kWh") > 0
 

@@ -196,11 +196,12 @@ def test_a_quick_run_uses_the_quick_gap_and_says_so():
     assert at.query_params["mode"] in ("quick", ["quick"])
 
 
-def test_downloads_are_named_after_the_scenario_and_the_run():
-    """The file name is part of the download's media id (AppTest does not serve the files): recompute it."""
+def test_downloads_are_named_after_the_scenario_and_the_run(tmp_path):
+    """The file name is part of the download's media id (AppTest does not serve the files): recompute it
+    from the files ``write_results`` (what ``gridopt run`` writes) puts on disk, byte for byte."""
     from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 
-    from gridopt.io.write import schedule_csv, summary_json
+    from gridopt.io.write import write_results
 
     at = choose(new_app(), "depot_bus_v2g")
     run(at)
@@ -217,12 +218,13 @@ def test_downloads_are_named_after_the_scenario_and_the_run():
     assert r.wall_seconds >= r.outcome.seconds or r.outcome.reused
     assert ("not solved again" in texts(at.success)) == r.outcome.reused
 
-    schedule, _, summary, _ = at.download_button
-    expected = _calculate_file_id(schedule_csv(res.schedule).encode(), "text/csv", "depot-bus-v2g-run1-schedule.csv")
-    assert file_id(schedule) == expected
-    data = summary_json(res.summary)
-    data = data.encode() if isinstance(data, str) else data
-    assert file_id(summary) == _calculate_file_id(data, "application/json", "depot-bus-v2g-run1-summary.json")
+    written = {p.name: p.read_bytes() for p in write_results(res, tmp_path / "cli")}
+    buttons = at.download_button[:-1]  # the last one is the scenario's zip
+    assert sorted(b.label for b in buttons) == sorted(written)
+    for button in buttons:
+        mime = "application/json" if button.label.endswith(".json") else "text/csv"
+        expected = _calculate_file_id(written[button.label], mime, f"depot-bus-v2g-run1-{button.label}")
+        assert file_id(button) == expected, button.label
 
 
 def test_the_vehicle_tables_show_units_and_soc_in_percent():

@@ -188,6 +188,23 @@ def summary_json(summary: dict) -> str:
     return json.dumps(_finite(summary), indent=2, default=_json_default, allow_nan=False) + "\n"
 
 
+def result_files(result) -> dict[str, str]:
+    """The text of every file ``gridopt run`` writes for ``result``, by file name (the app offers the same).
+
+    ``schedule.csv``, ``site.csv``, ``summary.json`` and, for a result with its
+    scenario, ``vehicles.csv`` and ``setpoints.csv`` (:func:`operator_files`).
+    """
+    sc = getattr(result, "scenario", None)  # results built by hand in tests may have none
+    files = {
+        "schedule.csv": schedule_csv(result.schedule, None if sc is None else sc.vehicles["battery_kwh"]),
+        "site.csv": site_csv(result.site),
+        "summary.json": summary_json(result.summary),
+    }
+    if sc is not None:
+        files.update(operator_files(result))
+    return files
+
+
 def write_results(result, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``schedule.csv``, ``site.csv`` and ``summary.json`` of ``result`` into ``out_dir``.
 
@@ -212,14 +229,7 @@ def write_results(result, out_dir: str | os.PathLike) -> list[Path]:
         Nothing could be written (exit code 73), ``DIR`` holds other files, or
         another writer held ``DIR`` for :data:`LOCK_WAIT_S`; ``DIR`` is as it was.
     """
-    sc = getattr(result, "scenario", None)  # results built by hand in tests may have none
-    files = {
-        "schedule.csv": schedule_csv(result.schedule, None if sc is None else sc.vehicles["battery_kwh"]),
-        "site.csv": site_csv(result.site),
-        "summary.json": summary_json(result.summary),
-    }
-    if sc is not None:
-        files.update(operator_files(result))
+    files = result_files(result)
     shown = str(out_dir)
     out = Path(os.path.realpath(out_dir)) if Path(out_dir).is_symlink() else Path(os.path.abspath(out_dir))
     try:

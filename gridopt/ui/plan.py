@@ -13,7 +13,7 @@ from gridopt import plots, report
 from gridopt.edit import current_edits, describe_changes
 from gridopt.fingerprint import scenario_fingerprint
 from gridopt.io.save import scenario_zip, slug
-from gridopt.io.write import schedule_csv, site_csv, summary_json
+from gridopt.io.write import result_files
 from gridopt.scenario import Scenario
 from gridopt.ui import figures, sidebar, state
 from gridopt.ui.kpis import kpi_cards
@@ -315,28 +315,24 @@ def file_stem(run: state.Run) -> str:
     return f"{slug(run.scenario.name)}-run{run.number}"
 
 
+#: What each file of a run holds (the download buttons' help), in the order shown.
+FILE_HELP = {
+    "schedule.csv": "One row per vehicle and step: plugged in, charger, charge and discharge power, SoC in kWh and %.",
+    "site.csv": "One row per step: grid import and export, base load, PV, EV charging and discharging, prices.",
+    "summary.json": "Status, costs, KPIs, the uncontrolled baseline and the savings against it.",
+    "vehicles.csv": "Ready-by report: per vehicle and requirement the need, planned SoC at departure, unmet energy.",
+    "setpoints.csv": "Charger setpoints: contiguous blocks of equal power per charger and vehicle (kW and A).",
+}
+
+
 def _downloads(run: state.Run) -> None:
     res = run.result
     stem = file_stem(run)
+    texts = result_files(res)
     files = [
-        (
-            f"{stem}-schedule.csv",
-            schedule_csv(res.schedule),
-            "text/csv",
-            "One row per vehicle and step: plugged in, charge and discharge power, SoC.",
-        ),
-        (
-            f"{stem}-site.csv",
-            site_csv(res.site),
-            "text/csv",
-            "One row per step: grid import and export, base load, PV, EV charging and discharging, prices.",
-        ),
-        (
-            f"{stem}-summary.json",
-            summary_json(res.summary),
-            "application/json",
-            "Status, costs, KPIs, the uncontrolled baseline and the savings against it.",
-        ),
+        (f"{stem}-{name}", texts[name], "application/json" if name.endswith(".json") else "text/csv", help_text)
+        for name, help_text in FILE_HELP.items()
+        if name in texts
     ]
     row = st.container(horizontal=True, wrap=True)
     for file_name, data, mime, help_text in files:
