@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import GridoptError, ScenarioError
+from ..errors import ScenarioError
 
 #: Minutes per SimBench profile row.
 PROFILE_MINUTES = 15
@@ -82,8 +82,8 @@ def import_pandapower():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import pandapower
-    except ImportError as exc:
-        raise GridoptError(
+    except ImportError as exc:  # a missing extra: exit 2 with the install command, as gridopt sweep does
+        raise ScenarioError(
             "the network layer needs pandapower and simbench: pip install -e '.[grid]' "
             "(pandapower pins pandas 2.3: use a separate venv, e.g. .venv-grid)"
         ) from exc
