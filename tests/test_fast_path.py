@@ -185,3 +185,25 @@ def test_slowdown_is_the_load_per_core_within_its_bounds(monkeypatch):
 
     monkeypatch.setattr(pace.os, "getloadavg", unknown)
     assert pace.slowdown() == 1.0
+
+
+def test_whole_model_branch_and_bound_is_skipped_when_its_root_cannot_finish(scenarios, exact, monkeypatch):
+    """Stage 5 on a model whose root node cannot finish in the time left is skipped (HiGHS checks no
+    interrupt while separating cuts at the root, so it would overrun the limit): the run returns its
+    checked plan at once, status time_limit, with the bound it had, which is still valid."""
+    from gridopt.optimizer import fast
+
+    options = gridopt.SolverOptions(time_limit_s=60, mip_rel_gap=1e-7)
+    reached = [
+        k for k, sc in scenarios.items() if "mip" in gridopt.optimize(sc, options, baseline=False).summary["method"]
+    ]
+    assert reached, "no case reached the whole-model branch and bound"
+    monkeypatch.setattr(fast, "MIP_ROOT_MIN_BINARIES", 0)
+    monkeypatch.setattr(fast, "MIP_ROOT_S_PER_BINARY", 1e6)  # no model's root fits in 60 s now
+    for key in reached:
+        res = gridopt.optimize(scenarios[key], options, baseline=False)  # the plan passes gridopt.check inside
+        s = res.summary
+        assert "mip" not in s["method"].split("+") and s["stages"]["mip_skipped_s_left"] > 50
+        assert s["status"] == "time_limit" and "too little time left" in s["termination"]
+        best = exact[key].summary["total_cost"]
+        assert s["total_cost"] >= best - 1e-6 and s["lower_bound"] <= best + 1e-6

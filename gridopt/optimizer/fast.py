@@ -66,6 +66,15 @@ from .solve import SolveReport, Status, relative_gap
 POWER_TOL = 1e-6
 #: Largest model (columns) whose branch and bound gets our plan as a start (with presolve off).
 START_MAX_COLUMNS = 50_000
+#: The whole-model branch and bound (stage 5) on a large model is skipped when the time left is
+#: below this many seconds per binary: HiGHS checks no interrupt while it separates cuts at the
+#: root node, so a root that cannot finish overruns the time limit (measured: the hard family's
+#: tight-export day at 1,000 vehicles, 43,631 binaries, was still at its root after 19 s; with
+#: 12.6 s left the stage overran by 6.6 s on an idle machine, benchmarks/hard.py) and it cannot
+#: improve the plan before its root is done.
+MIP_ROOT_S_PER_BINARY = 1e-3
+#: Models with fewer binaries always get stage 5 (their root is quick).
+MIP_ROOT_MIN_BINARIES = 10_000
 
 
 @dataclass
@@ -590,6 +599,10 @@ def solve_fast(
     # 5. branch and bound on the whole model, started from the best plan
     if left() <= 0.05:
         return out_of_time(lower, "time limit")
+    n_bin = len(mm.binary)
+    if best is not None and n_bin >= MIP_ROOT_MIN_BINARIES and left() < MIP_ROOT_S_PER_BINARY * n_bin:
+        stages["mip_skipped_s_left"] = left()  # its root node cannot finish (MIP_ROOT_S_PER_BINARY)
+        return out_of_time(lower, "time limit (too little time left for branch and bound on the whole model)")
     t3 = time.monotonic()
     # HiGHS 1.15's MIP presolve can return a wrong optimum *and bound* when it is
     # given a start (tests/test_reference.py::test_negative_price_fills_the_import_limit_...):
