@@ -63,8 +63,10 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
     total_cost = energy_cost + demand_cost + degradation + unmet_cost
     total_cost += grid["demand_response_cost"] - grid["export_request_payment"] + grid["export_request_penalty"]
     stored_kwh = energy_to_batteries_kwh(sc, schedule)
+    from .optimizer.checkpoints import checkpoint_cost  # recomputed from the schedule, not the model
     from .optimizer.switching import switching_cost  # recomputed from the schedule, not the model
 
+    checkpoints = checkpoint_cost(sc, schedule)  # Scenario.soft_checkpoints' shortfalls: not money paid
     return {
         "total_cost": total_cost,
         "energy_cost": energy_cost,
@@ -86,7 +88,7 @@ def kpis(sc: Scenario, schedule: pd.DataFrame, site: pd.DataFrame, unmet: pd.Dat
         "export_limit_violation_steps": export_violations,
         "energy_to_batteries_kwh": stored_kwh,
         "cost_per_kwh_delivered": cost_per_kwh(total_cost, stored_kwh),
-        "objective": total_cost + grid_weighted_cost(grid) + switching_cost(sc, schedule),
+        "objective": total_cost + grid_weighted_cost(grid) + switching_cost(sc, schedule) + checkpoints,
         "switching_cost": switching_cost(sc, schedule),  # site.switching_penalty_per_kw: not money paid
         **grid,
     }

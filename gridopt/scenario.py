@@ -1301,6 +1301,8 @@ class Scenario:
     chargers: pd.DataFrame | None = field(default=None, compare=False)
     circuit: pd.DataFrame | None = field(default=None, compare=False)
     reassign_at: tuple = ()  # daily (hour, minute) at which vehicles may change chargers
+    # soft SoC checkpoints (Python level; gridopt.optimizer.checkpoints); None: none
+    soft_checkpoints: pd.DataFrame | None = field(default=None, compare=False)
 
     @property
     def timezone(self) -> str:

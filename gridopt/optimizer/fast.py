@@ -163,6 +163,7 @@ CONTINUOUS_BLOCKS = (
     "col_paid",
     "col_short",
     "col_sw",
+    "col_cp",  # soft checkpoints' shortfalls (gridopt.optimizer.checkpoints)
     "col_chg",  # the charger block's (its binaries relaxed in the LP: gridopt.optimizer.circuit)
 )
 

@@ -54,6 +54,7 @@ import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, step_inputs
+from .checkpoints import slack_values as checkpoint_slacks
 from .matrix import MatrixModel
 from .switching import slack_values
 
@@ -433,6 +434,7 @@ def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) ->
     x[mm.col_z] = (exp[mm.meter_steps] > 0).astype(float)
     _grid_columns(mm, x, st, imp, exp, charge_sum)
     x[mm.col_sw] = slack_values(mm, x)  # switching penalty's rises (gridopt.optimizer.switching)
+    x[mm.col_cp] = checkpoint_slacks(mm, x)  # soft checkpoints' shortfalls (gridopt.optimizer.checkpoints)
     # modes: charging mode where it charges, or where nothing forbids it (no minimum power,
     # not above max_soc); discharging mode only where it discharges
     hx, hy = mm.col_x >= 0, mm.col_y >= 0

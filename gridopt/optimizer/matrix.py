@@ -23,6 +23,7 @@ import numpy as np
 
 from ..fleet import FleetPlan
 from ..scenario import Scenario, step_inputs
+from .checkpoints import add_matrix_checkpoints, checkpoint_segments, n_checkpoint_columns
 from .circuit import add_matrix_block, charger_block
 from .switching import add_matrix_switching, n_switching_columns
 
@@ -108,6 +109,7 @@ def slim_segments(sc: Scenario, plan: FleetPlan) -> np.ndarray:
         r_seg = reqs["segment"].to_numpy(np.int64)
         inside = reqs["boundary"].to_numpy(np.int64) != segs["end"].to_numpy(np.int64)[r_seg]
         out[r_seg[inside]] = False
+    out &= ~checkpoint_segments(sc, plan)  # soft checkpoints need the SoC per step
     return out
 
 
@@ -195,6 +197,10 @@ class MatrixModel:
     slim_seg: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per segment
     pair_seg: np.ndarray = field(default_factory=_empty)  # per pair: its segment
     gain_pair: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per pair: eta_c * dt_h [kWh/kW]
+    # soft checkpoints (gridopt.optimizer.checkpoints): shortfall column, pair and SoC wanted, per checkpoint
+    col_cp: np.ndarray = field(default_factory=_empty)
+    cp_pair: np.ndarray = field(default_factory=_empty)
+    cp_soc_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_cols(self) -> int:
@@ -441,6 +447,7 @@ def build_matrix(
     col_paid = block(len(paid_steps))
     col_short = block(len(short_steps))
     col_chg = block(chg_block.n_cols if chg_block is not None else 0)
+    col_cp = block(n_checkpoint_columns(sc))  # soft checkpoints' shortfalls (gridopt.optimizer.checkpoints)
     n = off
 
     lb = np.zeros(n)
@@ -604,6 +611,8 @@ def build_matrix(
     rows.add([(col_short, 1.0), (col_exp[short_steps], 1.0)], req[short_steps], np.inf, len(short_steps))
     # add_switching: r - p[t] + p[t-1] >= 0 (gridopt.optimizer.switching)
     add_matrix_switching(rows, cost, sc, col_sw, col_c, col_d, pair_v, pair_t)
+    # add_checkpoints: e_after + w >= soc_kwh (gridopt.optimizer.checkpoints)
+    cp_pair = add_matrix_checkpoints(rows, cost, sc, plan, col_cp, e_after, pair_v, pair_t)
     # add_emissions_cap: sum c(t) dt (imp - cred exp) <= cap
     if g.emissions_cap_kg is not None and st.carbon_kg_per_kwh is not None:
         c_dt = st.carbon_kg_per_kwh * dt
@@ -671,4 +680,7 @@ def build_matrix(
         slim_seg=slim_seg,
         pair_seg=pair_seg,
         gain_pair=gain,
+        col_cp=col_cp,
+        cp_pair=cp_pair,
+        cp_soc_kwh=sc.soft_checkpoints["soc_kwh"].to_numpy(float) if len(col_cp) else np.zeros(0),
     )

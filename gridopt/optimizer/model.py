@@ -36,6 +36,7 @@ import pyomo.environ as pyo
 
 from ..fleet import FleetPlan, build_fleet_plan
 from ..scenario import Scenario, StepInputs, step_inputs
+from .checkpoints import add_checkpoints, checkpoint_expression
 from .circuit import add_charger_block, charger_block
 from .matrix import slim_segments
 from .switching import add_switching, switching_expression
@@ -624,6 +625,7 @@ def cost_expression(m: pyo.ConcreteModel, data: ModelData):
     if len(data.plan.requirements):
         expr = expr + sc.unmet_energy_penalty_per_kwh * sum(m.shortfall_kwh[r] for r in m.R)
     expr = expr + switching_expression(m, data)  # 2 w sum r[v,t]: gridopt.optimizer.switching
+    expr = expr + checkpoint_expression(m)  # soft SoC checkpoints: gridopt.optimizer.checkpoints
     return expr
 
 
@@ -658,6 +660,7 @@ def build_model(
     add_export_requests(m, data)
     add_emissions_cap(m, data, elastic=elastic)
     add_switching(m, data)  # site.switching_penalty_per_kw (gridopt.optimizer.switching)
+    add_checkpoints(m, data)  # Scenario.soft_checkpoints (gridopt.optimizer.checkpoints)
     add_charger_block(m, data)  # chargers, assignment and circuit (gridopt.optimizer.circuit)
     if elastic:
         # slack of a request or a target weighs slightly more early: it lands where energy runs out
