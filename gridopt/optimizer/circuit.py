@@ -120,6 +120,10 @@ class ChargerBlock:
     occ_pairs: list = field(default_factory=list)  # pairs of each occupancy
     a_min: dict = field(default_factory=dict)  # (occupancy, group) -> minimum charge there [kW]
     sizes: list = field(default_factory=list)  # chargers per group
+    group_row: list = field(default_factory=list)  # row of each group's first charger in sc.chargers (0-based)
+    split_c: dict = field(default_factory=dict)  # (pair, group) -> new column p[o,g,t] (several groups only)
+    split_d: dict = field(default_factory=dict)  # (pair, group) -> new column q[o,g,t]
+    circuit: object = None  # CircuitRows of the block's circuit rows (None without site.circuit)
 
     @property
     def n_cols(self) -> int:
@@ -180,6 +184,18 @@ def occupancies(sc, plan) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["vehicle", "segment", "start", "end", "station"])
 
 
+def charger_limits(chg: pd.DataFrame, k: int, pc: float, pd_: float, pmin: float) -> tuple[float, float, float]:
+    """(largest charge, largest discharge, minimum charge) [kW] of a vehicle (``pc``, ``pd_``,
+    ``pmin`` its own limits [kW]) on charger row ``k`` of ``chg`` (0-based)."""
+    mx, mn = float(chg.at[k, "max_kw"]), float(chg.at[k, "min_kw"])
+    c_hi = min(pc, mx)
+    lo = max(pmin, mn)
+    if lo > c_hi + 1e-12:  # the charger cannot go as low as the vehicle can take: no charging
+        c_hi, lo = 0.0, 0.0
+    d_hi = min(pd_, mx) if bool(chg.at[k, "v2g"]) else 0.0
+    return c_hi, d_hi, lo
+
+
 def _pairs(plan) -> tuple[np.ndarray, np.ndarray]:
     segs = plan.segments
     lens = (segs["end"] - segs["start"]).to_numpy(np.int64)
@@ -218,14 +234,7 @@ def charger_block(sc, plan) -> ChargerBlock | None:
             group_row.append(int(g.index[0]))
 
     def limits(v: int, k: int) -> tuple[float, float, float]:
-        """(largest charge, largest discharge, minimum charge) of vehicle v on charger row k."""
-        mx, mn = float(chg.at[k, "max_kw"]), float(chg.at[k, "min_kw"])
-        c_hi = min(pc_v[v], mx)
-        lo = max(pmin_v[v], mn)
-        if lo > c_hi + 1e-12:  # the charger cannot go as low as the vehicle can take: no charging
-            c_hi, lo = 0.0, 0.0
-        d_hi = min(pd_v[v], mx) if bool(chg.at[k, "v2g"]) else 0.0
-        return c_hi, d_hi, lo
+        return charger_limits(chg, k, pc_v[v], pd_v[v], pmin_v[v])
 
     # unit -> list of (kind, pair or column, sign) of its net power P[t], per step
     unit_terms: dict = {}  # (unit, t) -> list of (kind, index, coef)
@@ -240,6 +249,8 @@ def charger_block(sc, plan) -> ChargerBlock | None:
     fixed_charger: dict = {}
     a_col: dict = {}
     a_min: dict = {}
+    split_c: dict = {}
+    split_d: dict = {}
     free = [o for o in range(len(occ)) if not isinstance(occ.at[o, "station"], str)]
     T = sc.grid.n_steps
     # reserved chargers: their sessions' bounds
@@ -305,6 +316,7 @@ def charger_block(sc, plan) -> ChargerBlock | None:
                 sum_c, sum_d = [(C, p, 1.0)], [(D, p, 1.0)]
                 for g, (c_hi, d_hi, lo) in enumerate(lims):
                     pcol = b.col(0.0, c_hi)
+                    split_c[(p, g)] = pcol
                     sum_c.append((NEW, pcol, -1.0))
                     b.row([(NEW, pcol, 1.0), (NEW, cols[g], -c_hi)], -np.inf, 0.0)
                     add_power(("g", g), t, NEW, pcol)
@@ -313,6 +325,7 @@ def charger_block(sc, plan) -> ChargerBlock | None:
                         b.row([(NEW, pcol, 1.0), (X, p, -lo), (NEW, cols[g], -lo)], -lo, np.inf)
                     if d_hi > 0 and d_top > 0:
                         qcol = b.col(0.0, d_hi)
+                        split_d[(p, g)] = qcol
                         sum_d.append((NEW, qcol, -1.0))
                         b.row([(NEW, qcol, 1.0), (NEW, cols[g], -d_hi)], -np.inf, 0.0)
                         add_power(("g", g), t, NEW, qcol, -1.0)
@@ -329,8 +342,9 @@ def charger_block(sc, plan) -> ChargerBlock | None:
                     if n_here[t] > n_g:
                         here = [free[binary_occ[i]] for i in np.flatnonzero(sub[:, t])]
                         b.row([(NEW, a_col[(o, g)], 1.0) for o in here], -np.inf, float(n_g))
+    circuit = None
     if sc.circuit is not None:
-        _circuit_rows(sc, chg, groups, group_row, unit_terms, b, T)
+        circuit = _circuit_rows(sc, chg, groups, group_row, unit_terms, b, T)
     return ChargerBlock(
         pc=pc,
         pd=pd,
@@ -353,6 +367,10 @@ def charger_block(sc, plan) -> ChargerBlock | None:
         occ_pairs=occ_pairs,
         a_min=a_min,
         sizes=[len(g) for g in groups],
+        group_row=group_row,
+        split_c=split_c,
+        split_d=split_d,
+        circuit=circuit,
     )
 
 
@@ -372,10 +390,30 @@ def unit_coefficients(sc, chg: pd.DataFrame, row: int) -> dict:
     return out
 
 
-def _circuit_rows(sc, chg, groups, group_row, unit_terms, b: _Builder, T: int) -> None:
+@dataclass
+class CircuitRows:
+    """The circuit's rows of one step, as templates: row ``r`` is ``|sum_u coef[u][r] P_u| <= bound[r]``.
+
+    ``units`` are the block's power units (``("k", charger row)`` for a reserved charger,
+    ``("g", group)`` for a group), ``rows_of[u]`` / ``coef_of[u]`` the template rows unit ``u``
+    appears in and its coefficients there (per kW of its net power), ``bound`` [kW or A] per
+    template row. The block writes these rows at every step where a unit below the node has
+    power; the greedy (:mod:`gridopt.optimizer.greedy_chargers`) keeps its plan inside them.
+    """
+
+    units: list
+    rows_of: dict
+    coef_of: dict
+    bound: np.ndarray
+
+
+def _circuit_rows(sc, chg, groups, group_row, unit_terms, b: _Builder, T: int) -> CircuitRows:
     circ = sc.circuit
     units = sorted({u for u, _ in unit_terms}, key=str)
     coef = {u: unit_coefficients(sc, chg, u[1] if u[0] == "k" else group_row[u[1]]) for u in units}
+    rows_of: dict = {u: [] for u in units}
+    coef_of: dict = {u: [] for u in units}
+    bound: list = []
     by_step: dict = {}
     for (u, t), terms in unit_terms.items():
         by_step.setdefault(t, []).append((u, terms))
@@ -397,6 +435,19 @@ def _circuit_rows(sc, chg, groups, group_row, unit_terms, b: _Builder, T: int) -
                 normals = [th[0]] if one else list(np.radians(POLYGON_NORMALS_DEG))
                 scale = 1.0 if one else POLYGON_SCALE
                 lines.append((ln, normals, scale))
+        # the same rows as templates (one step)
+        if not math.isnan(lim_kw):
+            for u in below:
+                rows_of[u].append(len(bound))
+                coef_of[u].append(1.0)
+            bound.append(float(lim_kw))
+        for ln, normals, scale in lines:
+            for phi in normals:
+                for u in below:
+                    if coef[u][node] is not None:
+                        rows_of[u].append(len(bound))
+                        coef_of[u].append(float((coef[u][node][ln] * np.exp(-1j * phi)).real))
+                bound.append(float(lim_a) * scale)
         for t in range(T):
             here = [(u, terms) for u, terms in by_step.get(t, ()) if u in below_set]
             if not here:
@@ -410,8 +461,14 @@ def _circuit_rows(sc, chg, groups, group_row, unit_terms, b: _Builder, T: int) -
                         z = coef[u][node][ln]
                         k = (z * np.exp(-1j * phi)).real
                         row += [(kind, idx, k * c) for kind, idx, c in terms]
-                    bound = float(lim_a) * scale
-                    b.row(row, -bound, bound)
+                    bound_a = float(lim_a) * scale
+                    b.row(row, -bound_a, bound_a)
+    return CircuitRows(
+        units=units,
+        rows_of={u: np.array(r, np.int64) for u, r in rows_of.items()},
+        coef_of={u: np.array(c, float) for u, c in coef_of.items()},
+        bound=np.array(bound, float),
+    )
 
 
 def assignment(sc, plan, block: ChargerBlock, new_values: np.ndarray, charge: np.ndarray, discharge: np.ndarray):

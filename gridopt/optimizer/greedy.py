@@ -55,6 +55,7 @@ import numpy as np
 from ..fleet import FleetPlan
 from ..scenario import Scenario, step_inputs
 from .checkpoints import slack_values as checkpoint_slacks
+from .greedy_chargers import charger_greedy_plan
 from .matrix import MatrixModel
 from .switching import slack_values
 
@@ -198,6 +199,8 @@ def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | 
     """
     if sc.grid_terms.exact_tracking and len(step_inputs(sc).target_steps):
         return None  # tracking a profile exactly needs the LP: no rule here guarantees it
+    if mm.charger_block is not None:  # chargers and circuit: gridopt.optimizer.greedy_chargers
+        return charger_greedy_plan(sc, plan, mm)
     f = _fleet(sc, plan)
     for rule in (_cheapest_steps, _step_by_step):
         decisions = rule(f)
@@ -395,7 +398,7 @@ def _grid_columns(mm: MatrixModel, x: np.ndarray, st, imp: np.ndarray, exp: np.n
     x[mm.col_short] = np.maximum(0.0, st.export_request_kw[mm.short_steps] - exp[mm.short_steps])
 
 
-def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) -> np.ndarray | None:
+def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions, fill=None) -> np.ndarray | None:
     """The greedy's decisions as column values of ``mm``; None if they break a row of the MILP."""
     charge, discharge, soc_after, e_start, u = dec.charge, dec.discharge, dec.soc_after, dec.e_start, dec.u
     charge_sum, discharge_sum = charge.sum(axis=0), discharge.sum(axis=0)
@@ -442,6 +445,8 @@ def _columns(sc: Scenario, plan: FleetPlan, mm: MatrixModel, dec: _Decisions) ->
     xm = (c > 0) | ((mm.pmin_pair <= 0) & ~above & (d <= 0))
     x[mm.col_x[hx]] = xm[hx].astype(float)
     x[mm.col_y[hy]] = (d[hy] > 0).astype(float)
+    if fill is not None:  # more columns from the rule (the charger block's: gridopt.optimizer.greedy_chargers)
+        fill(x)
     if max_violation(mm, x) > FEAS_TOL:
         return None
     return x
