@@ -322,10 +322,11 @@ def parse_reassign_times(times, where: str) -> tuple:
     return tuple(sorted(out))
 
 
-def load_site_chargers(site, base: Path, where: str, resolve, sessions: pd.DataFrame, sessions_where: str):
+def load_site_chargers(site, base: Path, where: str, resolve, sessions: pd.DataFrame, sessions_where: str, named=None):
     """``(chargers, circuit, reassign_at)`` of a scenario's ``site`` block (None, None, () without them).
 
-    ``resolve(rel, field)`` turns a path of the YAML into a checked path.
+    ``resolve(rel, field)`` turns a path of the YAML into a checked path. ``named``, if given, is
+    ``(vehicles, trips, start, end, files)`` for :func:`check_named_chargers`.
     """
     from .io.read import read_table
 
@@ -345,4 +346,145 @@ def load_site_chargers(site, base: Path, where: str, resolve, sessions: pd.DataF
     reassign = parse_reassign_times(site.reassign_at, where)
     if reassign and chargers is None:
         raise ScenarioError(f"{where}: field 'site.reassign_at' needs site.chargers")
+    if named is not None:
+        vehicles, trips, start, end, files = named
+        check_named_chargers(vehicles, trips, sessions, chargers, start, end, files)
     return chargers, circuit, reassign
+
+
+# --- chargers named by vehicles (their bay) and by trips (the plug-in after the trip) -------------
+
+
+def _named(df: pd.DataFrame | None) -> pd.Series:
+    """``charger_id`` of each row where given (text), else None."""
+    index = df.index if df is not None else pd.Index([])
+    if df is None or "charger_id" not in df:
+        return pd.Series([None] * len(index), index=index, dtype=object)
+    return pd.Series([k if isinstance(k, str) and k else None for k in df["charger_id"]], index=index, dtype=object)
+
+
+def plug_in_chargers(vehicles: pd.DataFrame, trips: pd.DataFrame, sessions: pd.DataFrame, start, end) -> list:
+    """Every plug-in within ``[start, end)`` that names its charger, as real-time intervals.
+
+    A vehicle's ``charger_id`` (vehicles.csv) is the charger of all its plug-ins; a trip's
+    ``charger_id`` (trips.csv) is that of the plug-in after the trip, and a session's
+    ``station_id`` that of the session. A vehicle with trips is plugged in from ``start`` to its
+    first departure, between a return and the next departure, and from its last return to ``end``.
+
+    Returns
+    -------
+    list of tuple
+        ``(charger_id, plug_in, unplug, vehicle_id, source, line)``: times tz-aware, ``source``
+        ``"vehicles"``, ``"trips"`` or ``"sessions"``, ``line`` the file line that names it.
+    """
+    bay = _named(vehicles)
+
+    def own(vid):
+        """The vehicle's bay: (charger or None, source, line)."""
+        line = vehicles.at[vid, "line"] if vid in vehicles.index and "line" in vehicles else None
+        return bay.get(vid), "vehicles", int(line) if line is not None and not pd.isna(line) else 0
+
+    out = []
+    with_sessions = set(sessions["vehicle_id"]) if len(sessions) else set()
+    t_named = _named(trips)
+    for vid, rows in trips.sort_values("departure", kind="stable").groupby("vehicle_id", sort=False):
+        if vid in with_sessions:
+            continue
+        t0, (named, src, line) = start, own(vid)
+        for i, r in rows.iterrows():
+            out.append((named, t0, min(r["departure"], end), vid, src, line))
+            t0 = max(r["arrival"], start)
+            named, src, line = (t_named[i], "trips", int(i)) if t_named[i] is not None else own(vid)
+        out.append((named, t0, end, vid, src, line))
+    with_trips = set(trips["vehicle_id"]) if len(trips) else set()
+    for vid in vehicles.index:
+        if vid not in with_trips and vid not in with_sessions:  # at the site the whole horizon
+            out.append((*own(vid)[:1], start, end, vid, *own(vid)[1:]))
+    station = sessions["station_id"] if "station_id" in sessions else pd.Series(None, index=sessions.index)
+    for i, vid, a, d, sid in zip(
+        sessions.index, sessions["vehicle_id"], sessions["arrival"], sessions["departure"], station, strict=True
+    ):
+        if isinstance(sid, str) and sid:
+            out.append((sid, a, d, vid, "sessions", int(i)))
+        else:
+            named, src, line = own(vid)
+            out.append((named, a, d, vid, src, line))
+    return [o for o in out if o[0] is not None and max(o[1], start) < min(o[2], end)]
+
+
+def check_named_chargers(
+    vehicles: pd.DataFrame,
+    trips: pd.DataFrame,
+    sessions: pd.DataFrame,
+    chargers: pd.DataFrame | None,
+    start,
+    end,
+    files: dict,
+) -> None:
+    """Chargers named in vehicles.csv (``charger_id``) and trips.csv (``charger_id``): each one of
+    chargers.csv, and never two vehicles plugged in on one charger at once (within the horizon
+    ``[start, end)``). ``files`` maps ``"vehicles"``, ``"trips"``, ``"sessions"`` to file names."""
+    for src, df in (("vehicles", vehicles), ("trips", trips)):
+        named = _named(df)
+        if not named.notna().any():
+            continue
+        i = named.first_valid_index()
+        line = df.at[i, "line"] if src == "vehicles" else i
+        if chargers is None:
+            raise ScenarioError(
+                f"{files[src]} line {line}: charger_id {named[i]!r} given, but the scenario has no site.chargers "
+                "(chargers.csv)"
+            )
+        known = set(chargers["charger_id"])
+        unknown = named.notna() & ~named.isin(known)
+        if unknown.any():
+            i = unknown.idxmax()
+            line = df.at[i, "line"] if src == "vehicles" else i
+            raise ScenarioError(
+                f"{files[src]} line {line}: charger_id {named[i]!r} is not a charger_id of chargers.csv"
+            )
+    if chargers is None:
+        return
+    plugs = sorted(plug_in_chargers(vehicles, trips, sessions, start, end), key=lambda o: (o[0], o[1], o[2]))
+    holder: dict = {}  # charger -> the plug-in that holds it longest so far
+    for cur in plugs:
+        prev = holder.get(cur[0])
+        if prev is None or cur[2] > prev[2]:
+            holder[cur[0]] = cur
+        if prev is not None and max(cur[1], start) < prev[2] and prev[3] != cur[3]:
+            k, a, _, vid, src, line = cur
+            raise ScenarioError(
+                f"{files[src]} line {line}: charger {k!r} is taken by vehicle {prev[3]!r} until "
+                f"{prev[2].isoformat()} ({files[prev[4]]} line {prev[5]}), but vehicle {vid!r} is plugged in there "
+                f"from {max(a, start).isoformat()}: one charger charges one vehicle at a time"
+            )
+
+
+def segment_chargers(sc, vids: list, segments: pd.DataFrame, stations: np.ndarray | None) -> np.ndarray | None:
+    """The named charger of each vehicle and step (:attr:`gridopt.fleet.FleetPlan.stations`), completed
+    with the vehicles' ``charger_id`` (every plug-in without a session ``station_id``) and the trips'
+    ``charger_id`` (the plug-in after the trip, over the vehicle's own); unchanged when nothing is named.
+
+    A plug-in segment of a vehicle with trips follows the last trip that arrived by its first step.
+    """
+    bay = _named(sc.vehicles)
+    t_named = _named(sc.trips)
+    if not bay.notna().any() and not t_named.notna().any():
+        return stations
+    T = sc.grid.n_steps
+    out = stations.copy() if stations is not None else np.full((len(vids), T), None, dtype=object)
+    idx = sc.grid.index
+    with_sessions = set(sc.sessions["vehicle_id"]) if len(sc.sessions) else set()
+    trips = sc.trips.sort_values("arrival", kind="stable")
+    for v, a, e in zip(segments["vehicle"], segments["start"], segments["end"], strict=True):
+        if e <= a or isinstance(out[v, a], str):
+            continue
+        vid = vids[v]
+        k = bay.get(vid)
+        if vid not in with_sessions and len(trips):
+            back = trips[(trips["vehicle_id"] == vid) & (trips["arrival"] <= idx[a])]
+            if len(back) and t_named[back.index[-1]] is not None:
+                k = t_named[back.index[-1]]
+        if k is not None:
+            out[v, a:e] = k
+    return out

@@ -501,8 +501,51 @@ def check_chargers(sc: Scenario, schedule: pd.DataFrame, c: np.ndarray, d: np.nd
             for t in np.flatnonzero((a <= ts) & (b >= te)):
                 if held[v, t] != sid:
                     out.add("charger", f"{vid} at {st(t)}: holds {held[v, t]!r}, but its session names station {sid!r}")
+    _check_fleet_named(sc, held, plug, out)
     if sc.circuit is not None:
         _check_circuit(sc, held, c - d, out)
+
+
+def _check_fleet_named(sc: Scenario, held: np.ndarray, plug: np.ndarray, out) -> None:
+    """Chargers named by vehicles.csv (``charger_id``: every plug-in, unless a session names a station)
+    and trips.csv (``charger_id``: the plug-in after the trip) are the ones held."""
+    veh, trips, ses = sc.vehicles, sc.trips, sc.sessions
+
+    def text(v):
+        return v if isinstance(v, str) and v else None
+
+    bay = {vid: text(k) for vid, k in veh["charger_id"].items()} if "charger_id" in veh else {}
+    t_named = "charger_id" in trips and trips["charger_id"].map(text).notna().any()
+    if not any(bay.values()) and not t_named:
+        return
+    idx = sc.grid.index
+    ts = _ns(idx)
+    te = ts + int(sc.grid.step_minutes * 60e9)
+    for v, vid in enumerate(veh.index):
+        want = np.full(len(ts), bay.get(vid), dtype=object)
+        mine = ses[ses["vehicle_id"] == vid]
+        if len(mine):  # a session that names its station: checked above
+            want[:] = None
+            if bay.get(vid):
+                for a, b, sid in zip(
+                    _ns(mine["arrival"]),
+                    _ns(mine["departure"]),
+                    mine["station_id"] if "station_id" in mine else [None] * len(mine),
+                    strict=True,
+                ):
+                    if text(sid) is None:
+                        want[(a <= ts) & (b >= te)] = bay[vid]
+        elif t_named:
+            own = trips[trips["vehicle_id"] == vid]
+            back = _ns(own["arrival"])
+            for arr, k in zip(back, own["charger_id"], strict=True):
+                if text(k):  # from this return on, until the next return
+                    later = back[back > arr]
+                    stop = later.min() if len(later) else np.iinfo(np.int64).max
+                    want[(ts >= arr) & (ts < stop)] = k
+        for t in np.flatnonzero(plug[v] & np.array([w is not None for w in want])):
+            if held[v, t] != want[t]:
+                out.add("charger", f"{vid} at {idx[t].isoformat()}: holds {held[v, t]!r}, but it is named {want[t]!r}")
 
 
 def _check_circuit(sc: Scenario, held: np.ndarray, net: np.ndarray, out) -> None:

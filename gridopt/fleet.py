@@ -329,6 +329,9 @@ def build_fleet_plan(sc: Scenario) -> FleetPlan:
     plugged = np.zeros((len(vids), T), dtype=bool)
     for v, start, end in zip(segments["vehicle"], segments["start"], segments["end"], strict=True):
         plugged[v, start:end] = True
+    from .chargers import segment_chargers  # chargers named by vehicles.csv and trips.csv
+
+    stations = segment_chargers(sc, vids, segments, stations)
     return FleetPlan(
         vehicle_ids=vids,
         segments=segments,

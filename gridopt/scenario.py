@@ -423,9 +423,9 @@ VEHICLE_DEFAULTS: dict[str, float] = {
     "discharge_efficiency": 0.95,
     "min_charge_kw": 0.0,
 }
-VEHICLE_TEXT_OPTIONAL = ("model",)
+VEHICLE_TEXT_OPTIONAL = ("model", "charger_id")  # charger_id: the bay it always uses (gridopt.chargers)
 TRIP_REQUIRED = ("vehicle_id", "departure", "arrival", "energy_kwh")
-TRIP_OPTIONAL = ("departure_soc", "trip_id")
+TRIP_OPTIONAL = ("departure_soc", "trip_id", "charger_id")  # charger_id: of the plug-in after the trip
 #: Columns of a sessions table in SoC form (the form the simulator's actual sessions use).
 SESSION_REQUIRED = ("vehicle_id", "arrival", "departure", "arrival_soc", "target_soc")
 SESSION_OPTIONAL = ("session_id",)
@@ -573,6 +573,8 @@ def validate_vehicles(raw: pd.DataFrame, where: str) -> pd.DataFrame:
         df[col] = numeric_column(raw, col, where, required=False).fillna(default) if col in raw else default
     if "model" in raw:
         df["model"] = raw["model"].astype("string").fillna("")
+    if "charger_id" in raw:  # the charger it always uses (checked against chargers.csv in gridopt.chargers)
+        df["charger_id"] = raw["charger_id"].astype("string").str.strip().fillna("").astype(object)
     for col in ("battery_kwh",):
         _require(raw, df[col] <= 0, where, lambda i, c=col: f"'{c}' must be > 0 (got {df.at[i, c]})")
     for col in ("max_charge_kw", "max_discharge_kw", "min_charge_kw"):

@@ -414,7 +414,7 @@ def read_table(
 
 
 #: Columns whose text gridopt writes into its outputs (schedule.csv, summary.json).
-ID_COLUMNS = ("vehicle_id", "trip_id", "session_id", "station_id")
+ID_COLUMNS = ("vehicle_id", "trip_id", "session_id", "station_id", "charger_id")
 _FORMULA_WHY = "starts with a sign that spreadsheets read as a formula (= + - @)"
 
 
@@ -675,6 +675,7 @@ def scenario_from_dict(
         lambda rel, field: _resolve(base, rel, where, field, confine),
         sessions,
         Path(cfg.fleet.sessions).name if cfg.fleet.sessions else "sessions",
+        named=(vehicles, trips, grid.start, grid.end, _fleet_files(cfg, vname)),  # charger_id of vehicles, trips
     )
     import_limit = math.inf if cfg.site.import_limit_kw is None else float(cfg.site.import_limit_kw)
     series, terms, events, grid_warnings = _grid_block(
@@ -876,6 +877,16 @@ def _text_ids(raw: pd.DataFrame, where: str) -> pd.Series:
     return ids.astype(object)
 
 
+def _fleet_files(cfg, vname) -> dict:
+    """File names of the fleet tables, for messages."""
+    fleet = cfg.fleet
+    return {
+        "vehicles": vname or "vehicles",
+        "trips": Path(fleet.trips).name if fleet.trips else "trips",
+        "sessions": Path(fleet.sessions).name if fleet.sessions else "sessions",
+    }
+
+
 def _read_trips(
     path: Path, vehicles: pd.DataFrame, tz: str, vwhere: str, date_format: str | None = None
 ) -> pd.DataFrame:
@@ -894,6 +905,8 @@ def _read_trips(
         df["trip_id"] = raw["trip_id"].astype("string").fillna("").astype(object)
     else:
         df["trip_id"] = [f"trip-{i - 1}" for i in raw.index]
+    if "charger_id" in raw:  # the charger of the plug-in after the trip (checked in gridopt.chargers)
+        df["charger_id"] = raw["charger_id"].astype("string").str.strip().fillna("").astype(object)
     return validate_trips(df, vehicles, where, vwhere)
 
 
