@@ -9,7 +9,8 @@ Routes (the OpenAPI schema is at ``/openapi.json``, its pages at ``/docs``):
 * ``POST /scenario/json`` ``{"scenario": {...}, "files": {"vehicles.csv": "...", ...}}``: the
   same as JSON (the YAML's content as an object, data files as text);
 * ``POST /events`` ``{"events": [...]}``: deltas (``plug_in``, ``unplug``, ``soc``,
-  ``energy_need``, ``price``); "now" moves to the step boundary at or after the latest,
+  ``energy_need``, ``price``; for fleets with trips ``trip_start``, ``trip_end``, ``trip``:
+  :mod:`gridopt.serve.trips`); "now" moves to the step boundary at or after the latest,
   and the rest of the horizon is re-planned;
 * ``GET /plan``: the current plan from now: summary and one row per vehicle and step;
 * ``GET /setpoints``: the plan as contiguous blocks per charger and vehicle
@@ -22,7 +23,6 @@ Bad requests get 422 with ``detail[].loc`` naming the field. With a token
 
 from __future__ import annotations
 
-import copy
 import hmac
 import math
 import tempfile
@@ -120,7 +120,49 @@ class PriceUpdate(_Model):
     export_price: Annotated[list[Price], Field(min_length=1, max_length=100_000)] | None = None
 
 
-Event = Annotated[PlugIn | Unplug | SocReading | EnergyNeed | PriceUpdate, Field(discriminator="type")]
+Energy = Annotated[float, Field(ge=0.0, le=1e4, allow_inf_nan=False)]
+
+
+class TripStart(_Model):
+    """A fleet vehicle left on a trip: the timetable's next trip, or an unplanned one (``arrival`` before
+    that trip's departure, or no trip planned: ``arrival`` and ``energy_kwh`` required)."""
+
+    type: Literal["trip_start"]
+    vehicle_id: Id
+    time: AwareDatetime
+    soc: Fraction | None = None
+    arrival: AwareDatetime | None = None
+    energy_kwh: Energy | None = None
+    trip_id: Id | None = None
+
+
+class TripEnd(_Model):
+    """A fleet vehicle is back from its trip at ``time``, with a SoC reading."""
+
+    type: Literal["trip_end"]
+    vehicle_id: Id
+    time: AwareDatetime
+    soc: Fraction
+
+
+class TripChange(_Model):
+    """A timetable change: a new trip, new times or energy of trip ``trip_id`` (not yet left), or ``cancel``."""
+
+    type: Literal["trip"]
+    vehicle_id: Id
+    time: AwareDatetime
+    trip_id: Id | None = None
+    departure: AwareDatetime | None = None
+    arrival: AwareDatetime | None = None
+    energy_kwh: Energy | None = None
+    departure_soc: Fraction | None = None
+    cancel: bool = False
+
+
+Event = Annotated[
+    PlugIn | Unplug | SocReading | EnergyNeed | PriceUpdate | TripStart | TripEnd | TripChange,
+    Field(discriminator="type"),
+]
 
 
 class Deltas(_Model):
@@ -242,7 +284,7 @@ def create_app(scenario_dir: str | Path | None = None, token: str | None = None,
     state: dict = {"site": None}
     app = FastAPI(
         title="gridopt serve",
-        description="Live re-planning of a session site: load a scenario, post deltas, get the plan and setpoints.",
+        description="Live re-planning of a site: load a scenario, post deltas, get the plan and setpoints.",
         version="1",
     )
 
@@ -367,10 +409,7 @@ def create_app(scenario_dir: str | Path | None = None, token: str | None = None,
         with lock:
             s = site()
             # work on a copy: a delta that fails leaves the live site as it was
-            trial = copy.copy(s)
-            trial.sessions = s.sessions.copy()
-            trial.series = s.series.copy()
-            trial.readings = dict(s.readings)
+            trial = s.trial()
             latest = s.k
             for i, e in enumerate(body.events):
                 t = _time(e.time, ("events", i, "time"))
@@ -397,6 +436,16 @@ def create_app(scenario_dir: str | Path | None = None, token: str | None = None,
                 elif e.type == "energy_need":
                     dep = None if e.departure is None else _time(e.departure, ("events", i, "departure"))
                     trial.energy_need(i, e.vehicle_id, t, e.target_soc, e.energy_kwh, dep)
+                elif e.type == "trip_start":
+                    arr = None if e.arrival is None else _time(e.arrival, ("events", i, "arrival"))
+                    trial.trip_start(i, e.vehicle_id, t, e.soc, arr, e.energy_kwh, e.trip_id)
+                elif e.type == "trip_end":
+                    trial.trip_end(i, e.vehicle_id, t, e.soc)
+                elif e.type == "trip":
+                    for field in ("departure", "arrival"):
+                        if getattr(e, field) is not None:
+                            setattr(e, field, _time(getattr(e, field), ("events", i, field)))
+                    trial.trip_change(i, e, t)
                 else:
                     trial.prices(i, t, e.import_price, e.export_price)
             trial.advance(latest)

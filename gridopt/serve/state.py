@@ -16,8 +16,8 @@ The re-planning scenario is the loaded one cut to ``[now, end)``:
   as carried out); sessions still to come stay as they are;
 * prices, base load and PV from now on (with the updates).
 
-Limits (see ``docs/serve.md``): session scenarios only (a fleet with trips is
-refused at load); the demand charge of a re-plan counts the peak of the rest of
+A scenario with trips is served in fleet mode (:mod:`gridopt.serve.trips`: trip
+starts, returns with a SoC reading, timetable changes). Limits (see ``docs/serve.md``): the demand charge of a re-plan counts the peak of the rest of
 the horizon only; one site per server, kept in memory.
 """
 
@@ -33,6 +33,7 @@ import pandas as pd
 from ..errors import ScenarioError
 from ..scenario import Scenario, validate_sessions
 from ..timeindex import make_grid
+from .trips import FleetTrips
 
 
 class DeltaError(ScenarioError):
@@ -68,22 +69,18 @@ def _ns(t) -> int:
     return pd.Timestamp(t).value
 
 
-class LiveSite:
-    """One session site and its current plan (see the module doc).
+class LiveSite(FleetTrips):
+    """One site and its current plan (see the module doc).
 
     Parameters
     ----------
     sc : Scenario
-        A loaded scenario with sessions (no trips).
+        A loaded scenario (sessions, and trips: :mod:`gridopt.serve.trips`).
     name : str
         Its name in answers and messages.
     """
 
     def __init__(self, sc: Scenario, name: str):
-        if len(sc.trips):
-            raise ScenarioError(
-                f"{name}: plans {len(sc.trips)} trips; gridopt serve re-plans session sites only (sessions.csv)"
-            )
         self.base = sc
         self.name = name
         grid = sc.grid
@@ -98,7 +95,19 @@ class LiveSite:
         self.plan_k = 0
         self.plan_start_soc: dict = {}  # session label -> SoC [kWh] the current plan started from
         self._next_label = int(self.sessions.index.max()) + 1 if len(self.sessions) else 2
+        self._init_trips(sc)
         self.replan()
+
+    def trial(self) -> LiveSite:
+        """A copy whose deltas leave this site as it is (all or nothing)."""
+        import copy
+
+        other = copy.copy(self)
+        other.sessions = self.sessions.copy()
+        other.series = self.series.copy()
+        other.readings = dict(self.readings)
+        self._trial_trips(other)
+        return other
 
     # --- time ------------------------------------------------------------------
     @property
@@ -164,6 +173,7 @@ class LiveSite:
 
     def plug_in(self, i: int, vehicle_id: str, t, soc: float, departure, target_soc, session_id) -> None:
         spec = self.vehicle(vehicle_id, ("events", i, "vehicle_id"))
+        self.refuse_fleet(vehicle_id, ("events", i, "vehicle_id"))
         if _ns(departure) <= _ns(t):
             raise DeltaError(("events", i, "departure"), "must be after the plug-in time")
         s = self.sessions
@@ -190,16 +200,20 @@ class LiveSite:
 
     def unplug(self, i: int, vehicle_id: str, t) -> None:
         self.vehicle(vehicle_id, ("events", i, "vehicle_id"))
+        self.refuse_fleet(vehicle_id, ("events", i, "vehicle_id"))
         label = self.session_at(vehicle_id, t, ("events", i, "vehicle_id"))
         self.sessions.at[label, "departure"] = pd.Timestamp(t).tz_convert(self.base.timezone)
 
     def soc_reading(self, i: int, vehicle_id: str, t, soc: float) -> None:
         spec = self.vehicle(vehicle_id, ("events", i, "vehicle_id"))
+        if vehicle_id in self.fleet_ids:
+            return self.fleet_reading(i, vehicle_id, t, soc)
         label = self.session_at(vehicle_id, t, ("events", i, "vehicle_id"))
         self.readings[label] = (_ns(t), float(soc) * float(spec["battery_kwh"]))
 
     def energy_need(self, i: int, vehicle_id: str, t, target_soc, energy_kwh, departure) -> None:
         spec = self.vehicle(vehicle_id, ("events", i, "vehicle_id"))
+        self.refuse_fleet(vehicle_id, ("events", i, "vehicle_id"))
         label = self.session_at(vehicle_id, t, ("events", i, "vehicle_id"))
         battery = float(spec["battery_kwh"])
         if target_soc is None and energy_kwh is None and departure is None:
@@ -273,6 +287,12 @@ class LiveSite:
         vehicles = sc.vehicles[[str(v) in ids for v in sc.vehicles.index]]
         if len(sessions):
             sessions = validate_sessions(sessions, vehicles, "live sessions", "vehicles")
+        extra = {}
+        if self.fleet_ids:  # fleet vehicles: parked unless on a trip, from their SoC now (gridopt.serve.trips)
+            fleet, trips, fleet_soc = self.planning_fleet(k, now_ns)
+            self._start_soc.update(fleet_soc)
+            vehicles = pd.concat([fleet, vehicles[[v not in set(fleet.index) for v in vehicles.index]]])
+            extra["trips"] = trips
         return sc.with_built(
             name=f"{sc.name} @ {now.isoformat()}",
             grid=plan_grid,
@@ -280,6 +300,7 @@ class LiveSite:
             vehicles=vehicles,
             sessions=sessions,
             warnings=(),
+            **extra,
         )
 
     def replan(self) -> Plan:

@@ -1,0 +1,257 @@
+"""``gridopt serve`` for fleets with trips: a real server process, real HTTP requests.
+
+The depot: two 50 kWh buses on 10 kW chargers, ideal efficiencies, 06:00-18:00 in hourly steps,
+import 0.1 per kWh before 08:00 and from 13:00 to 15:00, 0.3 otherwise, no limit that binds.
+BUS1 (40 %, final 60 %) runs route r1 08:00-12:00 (20 kWh, leaving with 80 %); BUS2 (50 %, no
+final SoC) has no trip. Every plan below is worked out by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import schemathesis
+from conftest import car, write_scenario
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from test_serve import TZ, Server, approx, charge, nonzero, t
+
+CHEAP = {"06:00", "07:00", "13:00", "14:00"}
+
+
+def depot(folder: Path) -> Path:
+    idx = pd.date_range(t("06:00"), periods=12, freq="1h")
+    cheap = (idx.hour < 8) | ((idx.hour >= 13) & (idx.hour < 15))
+    ts = pd.DataFrame({"time": [x.isoformat() for x in idx], "import_price": np.where(cheap, 0.1, 0.3)})
+    trips = [
+        dict(
+            vehicle_id="BUS1",
+            departure=t("08:00"),
+            arrival=t("12:00"),
+            energy_kwh=20,
+            departure_soc=0.8,
+            trip_id="r1",
+        )
+    ]
+    return write_scenario(
+        folder,
+        vehicles=[car("BUS1", initial_soc=0.4, final_soc=0.6), car("BUS2", initial_soc=0.5)],
+        trips=trips,
+        timeseries=ts,
+        name="depot",
+        start=t("06:00"),
+        horizon_hours=12,
+        timezone=TZ,
+        site={"import_limit_kw": 100, "export_limit_kw": 0},
+        tariff={"export_price": 0.0},
+    )
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serve_trips")
+    depot(root / "depot")
+    return root
+
+
+@pytest.fixture
+def server(folder):
+    s = Server(folder, preload="depot/scenario")
+    yield s
+    log = s.stop()
+    assert "BUS" not in log  # nothing about vehicles is logged
+
+
+def post(c, *events):
+    return c.post("/events", json={"events": list(events)})
+
+
+def plan(c):
+    p = c.get("/plan").json()
+    return p, charge(p, "BUS1"), charge(p, "BUS2")
+
+
+def plugged(p: dict, vid: str) -> dict:
+    return {
+        pd.Timestamp(r["time"]).tz_convert(TZ).strftime("%H:%M"): r["plugged_in"]
+        for r in p["schedule"]
+        if r["vehicle_id"] == vid
+    }
+
+
+def test_depot_replanning_by_hand(server):
+    c = server.client
+    # loaded: BUS1 20 -> 40 kWh in 06:00 and 07:00 (10 kW, cheap), leaves 08:00, back 12:00 with 20 kWh,
+    # then 10 kWh to its final 30 kWh at 13:00 or 14:00 (cheap): 30 kWh at 0.1 = 3.0
+    p, b1, b2 = plan(c)
+    assert p["summary"]["total_cost"] == pytest.approx(3.0, abs=1e-6)
+    assert nonzero(b1) == approx(
+        {"06:00": 10.0, "07:00": 10.0, **{k: v for k, v in nonzero(b1).items() if k > "12:00"}}
+    )
+    assert sum(v for k, v in b1.items() if k > "12:00") == pytest.approx(10.0, abs=1e-5)
+    assert set(nonzero(b1)) <= CHEAP and nonzero(b2) == {}
+    assert [h for h, on in plugged(p, "BUS1").items() if not on] == ["08:00", "09:00", "10:00", "11:00"]
+
+    # BUS1 leaves late, 08:10, with 78 % (39 kWh): now 09:00; back at 12:00 with 39 - 20 = 19 kWh,
+    # 11 kWh to its final 30 at 0.1: 1.1
+    r = post(c, {"type": "trip_start", "vehicle_id": "BUS1", "time": t("08:10"), "soc": 0.78})
+    assert r.status_code == 200, r.text
+    assert r.json()["now"] == pd.Timestamp(t("09:00")).isoformat()
+    assert r.json()["total_cost"] == pytest.approx(1.1, abs=1e-6)
+    p, b1, _ = plan(c)
+    assert sum(b1.values()) == pytest.approx(11.0, abs=1e-5) and set(nonzero(b1)) <= {"13:00", "14:00"}
+    assert not plugged(p, "BUS1")["11:00"] and plugged(p, "BUS1")["12:00"]
+
+    # back early, 11:30, with 30 % (15 kWh, less than expected): now 12:00, 15 kWh to charge: 1.5
+    r = post(c, {"type": "trip_end", "vehicle_id": "BUS1", "time": t("11:30"), "soc": 0.3})
+    assert r.status_code == 200, r.text
+    assert r.json()["now"] == pd.Timestamp(t("12:00")).isoformat()
+    assert r.json()["total_cost"] == pytest.approx(1.5, abs=1e-6)
+    p, b1, _ = plan(c)
+    assert sum(b1.values()) == pytest.approx(15.0, abs=1e-5) and set(nonzero(b1)) <= {"13:00", "14:00"}
+    first = [x for x in p["schedule"] if x["vehicle_id"] == "BUS1"][0]
+    assert first["soc_kwh"] == pytest.approx(15.0 + b1["12:00"], abs=1e-5)  # the reading, plus the first step
+
+    # a new trip for BUS2, 16:00-17:00, 10 kWh, leaving with 70 % (35 kWh): 10 kWh by 16:00 at 0.1: 2.5
+    new = {
+        "type": "trip",
+        "vehicle_id": "BUS2",
+        "time": t("12:00"),
+        "trip_id": "extra",
+        "departure": t("16:00"),
+        "arrival": t("17:00"),
+        "energy_kwh": 10,
+        "departure_soc": 0.7,
+    }
+    r = post(c, new)
+    assert r.status_code == 200, r.text
+    assert r.json()["total_cost"] == pytest.approx(2.5, abs=1e-6)
+    p, _, b2 = plan(c)
+    assert sum(b2.values()) == pytest.approx(10.0, abs=1e-5) and set(nonzero(b2)) <= {"13:00", "14:00"}
+    assert not plugged(p, "BUS2")["16:00"] and plugged(p, "BUS2")["17:00"]
+    # setpoints: BUS2's blocks stop at its departure and start again at its return
+    sp = c.get("/setpoints").json()["setpoints"]
+    bus2 = [(s["start"], s["end"]) for s in sp if s["vehicle_id"] == "BUS2"]
+    assert (pd.Timestamp(bus2[-1][0]), pd.Timestamp(bus2[-1][1])) == (
+        pd.Timestamp(t("17:00")),
+        pd.Timestamp(t("18:00")),
+    )
+    expanded = {}
+    for s in sp:
+        for h in pd.date_range(s["start"], s["end"], freq="1h", inclusive="left"):
+            expanded[(s["vehicle_id"], h.tz_convert(TZ).strftime("%H:%M"))] = s["limit_kw"]
+    for vid, d in (("BUS1", b1), ("BUS2", charge(p, "BUS2"))):
+        for h, kw in d.items():
+            if (vid, h) in expanded:
+                assert expanded[(vid, h)] == pytest.approx(kw, abs=1e-4)
+
+    # cancelled: back to 1.5
+    r = post(c, {"type": "trip", "vehicle_id": "BUS2", "time": t("12:00"), "trip_id": "extra", "cancel": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["total_cost"] == pytest.approx(1.5, abs=1e-6)
+
+    # a SoC reading at the depot, 12:30: 40 % (20 kWh): now 13:00, 10 kWh at 0.1: 1.0
+    r = post(c, {"type": "soc", "vehicle_id": "BUS1", "time": t("12:30"), "soc": 0.4})
+    assert r.status_code == 200, r.text
+    assert r.json()["total_cost"] == pytest.approx(1.0, abs=1e-6)
+    _, b1, _ = plan(c)
+    assert sum(b1.values()) == pytest.approx(10.0, abs=1e-5)
+
+
+def test_timetable_change_moves_a_trip(server):
+    """Route r1 moved to 07:00-11:00 before it leaves (now 06:00): BUS1 has one hour to charge before it
+    leaves (10 kW: 10 of the 20 kWh it needs; the rest is unmet) and is away 07:00-11:00."""
+    c = server.client
+    r = post(
+        c,
+        {
+            "type": "trip",
+            "vehicle_id": "BUS1",
+            "time": t("06:00"),
+            "trip_id": "r1",
+            "departure": t("07:00"),
+            "arrival": t("11:00"),
+        },
+    )
+    assert r.status_code == 200, r.text
+    p, b1, _ = plan(c)
+    assert b1["06:00"] == pytest.approx(10.0, abs=1e-5)
+    assert [h for h, on in plugged(p, "BUS1").items() if not on] == ["07:00", "08:00", "09:00", "10:00"]
+
+
+BAD = [
+    ({"type": "trip_end", "vehicle_id": "BUS2", "time": t("09:00"), "soc": 0.5}, ["body", "events", 0, "vehicle_id"]),
+    (
+        {"type": "plug_in", "vehicle_id": "BUS1", "time": t("09:00"), "soc": 0.5, "departure": t("10:00")},
+        ["body", "events", 0, "vehicle_id"],
+    ),
+    ({"type": "unplug", "vehicle_id": "BUS1", "time": t("09:00")}, ["body", "events", 0, "vehicle_id"]),
+    ({"type": "soc", "vehicle_id": "BUS1", "time": t("09:00"), "soc": 0.5}, ["body", "events", 0, "vehicle_id"]),
+    (
+        {"type": "trip", "vehicle_id": "BUS2", "time": t("09:00"), "departure": t("10:00"), "energy_kwh": 3},
+        ["body", "events", 0, "arrival"],
+    ),
+    (
+        {
+            "type": "trip",
+            "vehicle_id": "BUS1",
+            "time": t("06:00"),
+            "departure": t("11:00"),
+            "arrival": t("13:00"),
+            "energy_kwh": 3,
+        },
+        ["body", "events", 0],
+    ),
+    ({"type": "trip_start", "vehicle_id": "BUS2", "time": t("09:00")}, ["body", "events", 0, "arrival"]),
+    (
+        {"type": "trip", "vehicle_id": "BUS2", "time": t("09:00"), "trip_id": "zz", "cancel": True},
+        ["body", "events", 0, "trip_id"],
+    ),
+    ({"type": "trip_start", "vehicle_id": "NOPE", "time": t("09:00")}, ["body", "events", 0, "vehicle_id"]),
+]
+
+
+def test_bad_fleet_deltas_get_422_naming_the_field(folder):
+    s = Server(folder, preload="depot/scenario")
+    try:
+        for event, loc in BAD:
+            r = post(s.client, event)
+            assert r.status_code == 422, (event, r.text)
+            assert r.json()["detail"][0]["loc"] == loc, (event, r.text)
+        # nothing changed: the loaded plan, now still 06:00
+        assert s.client.get("/plan").json()["summary"]["now"] == pd.Timestamp(t("06:00")).isoformat()
+        # on a trip already reported, a second start is refused
+        assert post(s.client, {"type": "trip_start", "vehicle_id": "BUS1", "time": t("08:00")}).status_code == 200
+        r = post(s.client, {"type": "trip_start", "vehicle_id": "BUS1", "time": t("09:00")})
+        assert r.status_code == 422 and "on a trip" in r.json()["detail"][0]["msg"]
+    finally:
+        s.stop()
+
+
+def test_property_based_api_on_a_depot(folder):
+    """schemathesis against a running depot server: no 5xx, responses as the schema says."""
+    s = Server(folder, preload="depot/scenario")
+    try:
+        schema = schemathesis.openapi.from_url(f"{s.base}/openapi.json")
+        for result in schema.get_all_operations():
+            op = result.ok()
+            if op.path != "/events":
+                continue
+
+            @settings(
+                max_examples=int(os.environ.get("GRIDOPT_SERVE_EXAMPLES", "30")),
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+            @given(case=op.as_strategy())
+            def check(case):
+                case.call_and_validate(base_url=s.base, excluded_checks=[positive_data_acceptance])
+
+            check()
+    finally:
+        s.stop()
