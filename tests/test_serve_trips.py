@@ -255,3 +255,24 @@ def test_property_based_api_on_a_depot(folder):
             check()
     finally:
         s.stop()
+
+
+def test_soc_on_return_when_now_is_the_return(tmp_path):
+    """No delta about the trip: a price update at 11:30 moves now to 12:00, when BUS1 is just back. Its
+    SoC then is the plan's SoC on leaving minus the trip: 15 kWh + 25 kWh charged at 06:00-07:00 (15 kW)
+    = 40 kWh, minus 20 = 20 kWh (not its initial 15 kWh): 10 kWh to its final 30 at 0.1 = 1.0."""
+    from gridopt import load_scenario
+    from gridopt.serve.state import LiveSite
+
+    path = depot(tmp_path)
+    vehicles = pd.read_csv(tmp_path / "vehicles.csv")
+    vehicles.loc[vehicles["vehicle_id"] == "BUS1", ["initial_soc", "max_charge_kw"]] = [0.3, 15.0]
+    vehicles.to_csv(tmp_path / "vehicles.csv", index=False)
+    live = LiveSite(load_scenario(path), "depot")
+    b1 = live.plan.schedule[live.plan.schedule["vehicle_id"] == "BUS1"]
+    assert b1["charge_kw"].iloc[:2].sum() == pytest.approx(25.0, abs=1e-5)
+    live.prices(0, pd.Timestamp(t("11:30")), [0.3], None)
+    live.advance(live.boundary_at_or_after(pd.Timestamp(t("11:30")), ()))
+    live.replan()
+    assert live.plan_start_soc["BUS1"] == pytest.approx(20.0, abs=1e-6)
+    assert live.plan.summary["total_cost"] == pytest.approx(1.0, abs=1e-6)

@@ -103,8 +103,8 @@ class FleetTrips:
             return planned
         ns = _ns(self.base.grid.boundary_time(k))
         back = [lab for lab, r in self._mine(vehicle_id).iterrows() if _ns(r["arrival"]) <= ns]
-        if back and back[-1] in self.return_soc:
-            return self.return_soc[back[-1]]
+        if back and (back[-1] in self.return_soc or _ns(self.trips.at[back[-1], "arrival"]) > plan_start):
+            return self._soc_on_return(back[-1])  # just back (the plan has no SoC for it at now)
         if reading is not None:
             return reading[1]
         return float(self.base.vehicles.at[vehicle_id, "initial_soc"]) * battery
