@@ -171,20 +171,46 @@ def test_meter_branching_bound_is_never_above_the_milp_optimum(tmp_path):
     assert res.summary["total_cost"] == pytest.approx(optimum, rel=1e-6, abs=1e-5)
 
 
-def test_slowdown_is_the_load_per_core_within_its_bounds(monkeypatch):
-    """The estimates around the solver scale by the 1-minute load average per core, 1 to 8."""
+class _Clocks:
+    """A wall clock that advances 1 ms per reading; the thread gets ``share`` of it as CPU time."""
+
+    def __init__(self, share: float):
+        self.wall, self.share = 0.0, share
+
+    def monotonic(self) -> float:
+        self.wall += 1e-3
+        return self.wall
+
+    def thread_time(self) -> float:
+        return self.wall * self.share
+
+
+def test_slowdown_is_wall_over_cpu_time_of_a_spin_within_its_bounds(monkeypatch):
+    """A thread that gets a third of the wall time as CPU runs 3 times slower than idle; the factor
+    stays within 1 and MAX_SLOWDOWN, and is measured again only after CACHE_S."""
     from gridopt.optimizer import pace
 
-    monkeypatch.setattr(pace.os, "cpu_count", lambda: 2)
-    for load, factor in ((14.0, 7.0), (100.0, pace.MAX_SLOWDOWN), (0.5, 1.0)):
-        monkeypatch.setattr(pace.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
-        assert pace.slowdown() == factor
+    for share, factor in ((1 / 3, 3.0), (1.0, 1.0), (1.5, 1.0), (0.01, pace.MAX_SLOWDOWN), (0.0, pace.MAX_SLOWDOWN)):
+        clocks = _Clocks(share)
+        monkeypatch.setattr(pace.time, "monotonic", clocks.monotonic)
+        monkeypatch.setattr(pace.time, "thread_time", clocks.thread_time)
+        assert pace.measure() == pytest.approx(factor, rel=1e-6)
+        assert clocks.wall >= pace.SAMPLE_S  # it spun for its sample
+    clocks = _Clocks(0.5)
+    monkeypatch.setattr(pace.time, "monotonic", clocks.monotonic)
+    monkeypatch.setattr(pace.time, "thread_time", clocks.thread_time)
+    monkeypatch.setattr(pace, "_cache", None)
+    assert pace.slowdown() == pytest.approx(2.0)
+    clocks.share = 0.25
+    assert pace.slowdown() == pytest.approx(2.0)  # cached
+    clocks.wall += pace.CACHE_S
+    assert pace.slowdown() == pytest.approx(4.0)
 
-    def unknown():
-        raise OSError("no load average")
 
-    monkeypatch.setattr(pace.os, "getloadavg", unknown)
-    assert pace.slowdown() == 1.0
+def test_slowdown_on_this_machine_is_a_factor_within_bounds():
+    from gridopt.optimizer import pace
+
+    assert 1.0 <= pace.measure(0.02) <= pace.MAX_SLOWDOWN
 
 
 def test_whole_model_branch_and_bound_is_skipped_when_its_root_cannot_finish(scenarios, exact, monkeypatch):

@@ -30,6 +30,9 @@
    plan is checked against every row of the MILP.
 3. If ``(upper - lower) / max(|lower|, 1)`` meets the gap target, stop: the gap
    is proven.
+3b. Otherwise, a **Lagrangian bound** (:mod:`gridopt.optimizer.lagrange`): the site rows
+   priced by the LP's duals, the vehicles whose LP plan broke a binary rule solved exactly
+   (largest conflict first) until the gap is proven or half the time left is spent.
 4. Otherwise, **neighbourhood**: branch and bound over the binaries of the
    vehicles whose LP plan broke a binary rule, all others fixed as repaired,
    started from the repaired plan.
@@ -59,6 +62,7 @@ from ..scenario import Scenario, SolverOptions, step_inputs
 from .circuit import round_assignment
 from .greedy import FEAS_TOL, greedy_plan, max_violation
 from .highs import highs_version, new_highs, run_until
+from .lagrange import LAGRANGE_SHARE, lagrange_stage
 from .matrix import MatrixModel, build_matrix, one_meter_steps, soc_after
 from .solve import SolveReport, Status, relative_gap
 
@@ -502,6 +506,7 @@ def solve_fast(
     info = h.getInfo()
     lower = max(info.mip_dual_bound if integral else info.objective_function_value, extra_bound)
     x_lp = transfer(lp, mm, np.array(h.getSolution().col_value))
+    root = (np.array(h.getSolution().col_value), np.array(h.getSolution().row_dual), lower)  # stage 3b's duals
     # one-meter steps (export pays more than import costs, by price or an export request's payment):
     # where the LP imports and exports at once its bound is loose (the hull row imp/M + exp/X <= 1 is
     # weak with a generous import limit); branch on those steps' direction, warm, within a share of the time
@@ -573,6 +578,21 @@ def solve_fast(
         return done(best, report(Status.OPTIMAL, upper, lower, method(), "gap proven by the LP bound"))
     if left() <= 0.05:
         return out_of_time(lower, term)
+
+    # 3b. a tighter bound: the site rows priced by the LP's duals, the vehicles the LP got wrong
+    #     solved exactly (gridopt.optimizer.lagrange), until the gap is proven or its time share is spent
+    if best is not None and left() > 0.2:
+        lag_stop = time.monotonic() + LAGRANGE_SHARE * left()
+        lag = lagrange_stage(lp, mm, root, conflict_vehicles(mm, x_lp), upper, target, left, lag_stop, transfer)
+        if lag is not None:
+            ran.append("lagrange")
+            stages.update(lagrange_seconds=lag.seconds, lagrange_vehicles=lag.solved + lag.unfinished)
+            stages["lagrange_raised"] = lag.raised
+            lower = max(lower, lag.bound)
+            if relative_gap(upper, lower) <= target:
+                return done(best, report(Status.OPTIMAL, upper, lower, method(), "gap proven by the Lagrangian bound"))
+        if left() <= 0.05:
+            return out_of_time(lower, term)
 
     # 4. neighbourhood: branch and bound over the vehicles the LP got wrong only
     free = conflict_vehicles(mm, x_lp)

@@ -1,34 +1,52 @@
 """How much slower than an idle machine work runs now, for the time estimates around the solver.
 
 The time limit of ``gridopt run`` covers the whole command: the solver gets
-what is left after an estimate of the work after it, writing the files
-included. The writing estimate was measured on 2 lightly loaded cores; on a
-machine whose runnable processes outnumber its cores several times
-(``benchmarks/limits.py``: two CPU hogs on a 2-core machine already at load 14)
-writing a 1,000-vehicle day took 7.4 s against the 0.5 s estimated, and a 10 s
-limit became 18 s. :func:`slowdown` scales that estimate by the 1-minute load
-average per core. It is not applied to :func:`gridopt.optimize`'s estimate of
-extraction, check and KPIs: there it took the solver's time away for nothing
-(10,000 vehicles at load 15, limit 120 s: the work after the solver took about
-7 s, its estimate unscaled 6 s, scaled 47 s, and the LP no longer finished).
+what is left after an estimate of the work after it (extraction, checks, KPIs,
+baseline, writing the files). The estimates were measured on 2 lightly loaded
+cores; on a busy machine the same work takes longer.
+
+:func:`slowdown` measures it: it spins for :data:`SAMPLE_S` of wall time and
+counts the CPU time the thread got (``time.thread_time``); wall over CPU is how
+many times slower CPU-bound work runs now. It is cached for :data:`CACHE_S`.
+The 1-minute load average per core, used before, is a poor proxy: it counts
+every process of the machine and lags by a minute. Beside two CPU hogs
+(``benchmarks/limits.py``) it read 3.6 while writing ran 1.6 times slower
+(a 10 s limit then left the solver 3.2 s and the LP did not finish), and with
+10,000 vehicles at load 15 it estimated 47 s for 7 s of work. The process's
+own CPU share since it started is no better: its imports wait on files (1.7
+on an idle machine).
 """
 
 from __future__ import annotations
 
-import os
+import time
 
 #: Largest factor applied to the estimates [-] (beyond it the solver would get almost nothing).
 MAX_SLOWDOWN = 8.0
+#: Wall time of one measurement [s] (a few of the scheduler's time slices).
+SAMPLE_S = 0.06
+#: A measurement is reused for this long [s].
+CACHE_S = 20.0
+
+_cache: tuple[float, float] | None = None  # (time.monotonic() of the measurement, slowdown)
+
+
+def measure(sample_s: float = SAMPLE_S) -> float:
+    """Spin for ``sample_s`` [s] of wall time; wall over the CPU time this thread got, 1 to :data:`MAX_SLOWDOWN`."""
+    w0, c0 = time.monotonic(), time.thread_time()
+    w1 = w0
+    while w1 - w0 < sample_s:
+        w1 = time.monotonic()
+    cpu = time.thread_time() - c0
+    if cpu <= 0:
+        return MAX_SLOWDOWN
+    return min(MAX_SLOWDOWN, max(1.0, (w1 - w0) / cpu))
 
 
 def slowdown() -> float:
-    """Runnable processes per core over the last minute, at least 1, at most :data:`MAX_SLOWDOWN` [-].
-
-    1.0 where the load average is unknown (e.g. Windows).
-    """
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 1.0
-    cores = os.cpu_count() or 1
-    return min(MAX_SLOWDOWN, max(1.0, load / cores))
+    """How many times slower than idle CPU-bound work runs now [-], measured (:func:`measure`), cached."""
+    global _cache
+    now = time.monotonic()
+    if _cache is None or now - _cache[0] > CACHE_S:
+        _cache = (now, measure())
+    return _cache[1]
