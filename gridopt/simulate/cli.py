@@ -5,6 +5,7 @@
     gridopt simulate SCENARIO --actual ACTUAL --out DIR [--history FILE ...] [--replan-minutes STEP]
                      [--no-replan-on-events]
                      [--lookahead-hours 24] [--energy-margin F] [--departure-margin-minutes M] [--learned-margin]
+                     [--shortfall]
                      [--samples K] [--stochastic mean|worst] [--policies NAME,...] [--quiet]
 
 Bad input raises :class:`~gridopt.errors.ScenarioError`; ``gridopt.cli`` turns
@@ -36,6 +37,8 @@ the scenario's own sessions or trips. See gridopt/simulate/actual.py."""
 
 #: Whether ``rolling_learned_margin`` runs by default.
 LEARNED_DEFAULT = False
+#: Whether ``rolling_shortfall`` runs by default.
+SHORTFALL_DEFAULT = False
 
 POLICY_NAMES = ("perfect", "rolling", "uncontrolled", "edf", "llf", "round_robin")
 
@@ -91,6 +94,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="add the variant rolling_learned_margin: drivers' estimates at a quantile of their errors learned "
         f"online (default: {'yes' if LEARNED_DEFAULT else 'no'}; docs/simulation.md)",
     )
+    p.add_argument(
+        "--shortfall",
+        action=argparse.BooleanOptionalAction,
+        default=SHORTFALL_DEFAULT,
+        help="add the variant rolling_shortfall: each car planned against its expected shortfall over its "
+        f"plausible departures and needs (default: {'yes' if SHORTFALL_DEFAULT else 'no'}; docs/simulation.md)",
+    )
     p.add_argument("--samples", type=int, default=0, help="add a scenario-based variant over K sampled forecasts")
     p.add_argument(
         "--stochastic",
@@ -120,6 +130,7 @@ def command_line(args: argparse.Namespace) -> str:
         "energy_margin": 0.0,
         "departure_margin_minutes": 0.0,
         "learned_margin": LEARNED_DEFAULT,
+        "shortfall": SHORTFALL_DEFAULT,
         "samples": 0,
         "stochastic": "worst",
         "seed": 0,
@@ -171,7 +182,12 @@ def run(args: argparse.Namespace) -> int:
     actual = read_actual(args.actual, sc)
     forecaster = forecaster_from_history(args.history, sc, args.site) if args.history else None
     policies = default_policies(
-        args.energy_margin, args.departure_margin_minutes, args.samples, args.stochastic, args.learned_margin
+        args.energy_margin,
+        args.departure_margin_minutes,
+        args.samples,
+        args.stochastic,
+        args.learned_margin,
+        shortfall=args.shortfall,
     )
     if args.policies:
         wanted = [w.strip() for w in args.policies.split(",") if w.strip()]

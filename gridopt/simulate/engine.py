@@ -37,6 +37,7 @@ from .forecasting import SessionForecaster
 from .learned import LearnedDepartureMargin, critical_ratio, energy_ratio
 from .picture import Context, Margins, make_context
 from .policies import RollingHorizon, RulePolicy
+from .shortfall import ExpectedShortfall
 from .world import World, energy_needed_kwh
 
 #: Every policy kind, in report order.
@@ -62,6 +63,9 @@ class PolicySpec:
     learned : bool
         Rolling horizon only: plan the drivers' estimates at the learned quantile
         of their errors (:mod:`gridopt.simulate.learned`).
+    shortfall : bool
+        Rolling horizon only: plan each plugged-in car against its expected
+        shortfall over its plausible departures and needs (:mod:`gridopt.simulate.shortfall`).
     """
 
     kind: str
@@ -70,6 +74,7 @@ class PolicySpec:
     samples: int = 0
     stochastic: str = "worst"
     learned: bool = False
+    shortfall: bool = False
 
     @property
     def description(self) -> str:
@@ -93,6 +98,8 @@ class PolicySpec:
             extra.append(self.margins.label)
         if self.learned:
             extra.append("learned departure margin")
+        if self.shortfall:
+            extra[0] = "expected shortfall over departure and need points"
         return f"{what}, {', '.join(extra)}"
 
 
@@ -102,13 +109,17 @@ def default_policies(
     samples: int = 0,
     stochastic: str = "worst",
     learned_margin: bool = False,
+    shortfall: bool = False,
 ) -> list[PolicySpec]:
     """Perfect foresight, the rolling horizon (plus one variant per robustness option), uncontrolled, EDF, LLF, round robin.
 
     With both margins there is also a variant with both; with ``learned_margin``
-    a variant ``rolling_learned_margin`` (:mod:`gridopt.simulate.learned`).
+    a variant ``rolling_learned_margin`` (:mod:`gridopt.simulate.learned`); with
+    ``shortfall`` a variant ``rolling_shortfall`` (:mod:`gridopt.simulate.shortfall`).
     """
     out = [PolicySpec("perfect", "perfect"), PolicySpec("rolling", "rolling")]
+    if shortfall:
+        out.append(PolicySpec("rolling", "rolling_shortfall", shortfall=True))
     if learned_margin:
         out.append(PolicySpec("rolling", "rolling_learned_margin", learned=True))
     if energy_margin:
@@ -372,6 +383,14 @@ def simulate(
                         q_energy=energy_ratio(world_sc),
                     )
                     if spec.learned
+                    else None
+                ),
+                shortfall=(
+                    ExpectedShortfall(
+                        forecaster.estimate_error_h if forecaster is not None else [],
+                        world_sc.unmet_energy_penalty_per_kwh,
+                    )
+                    if spec.shortfall
                     else None
                 ),
             )

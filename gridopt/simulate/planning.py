@@ -127,6 +127,8 @@ def build_plan_scenario(
     fleet: list[FleetVehicle],
     futures: list[tuple[pd.DataFrame, float]],
     early_bias_per_kwh_h: float = 0.0,
+    checkpoints: pd.DataFrame | None = None,
+    future_points=None,
 ) -> tuple[Scenario, dict, int]:
     """The planning scenario (see the module doc).
 
@@ -144,6 +146,15 @@ def build_plan_scenario(
     fleet : list of FleetVehicle
     futures : list of (DataFrame, weight)
         Forecast arrivals (``arrival, departure, energy_kwh``) and their weight.
+    checkpoints : DataFrame, optional
+        Soft checkpoints of the (single-copy) session cars
+        (:data:`gridopt.simulate.shortfall.CHECKPOINT_COLUMNS`); one past the
+        plan's end moves to it with its SoC pro rata of the stay inside the plan.
+    future_points : callable, optional
+        ``future_points(row) -> (departures, energies, penalty_per_kwh)`` for a
+        forecast arrival (:meth:`gridopt.simulate.shortfall.ExpectedShortfall.future_points`):
+        the car is then planned with no hard target and one soft checkpoint per
+        (departure, energy) point, like the plugged-in cars.
 
     Returns
     -------
@@ -226,9 +237,18 @@ def build_plan_scenario(
             )
     n_forecast = 0
     typ = ctx.typical
+    future_cps = []
     for df, w in futures:
         for r in df.itertuples():
             if r.arrival >= plan_end:
+                continue
+            if future_points is not None:
+                pid = f"{MARK}f{n_forecast}"
+                row = _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, future_cps)
+                if row is not None:
+                    vrows.append(row[0])
+                    srows.append(row[1])
+                    n_forecast += 1
                 continue
             dwell_h = (r.departure - r.arrival).total_seconds() / 3600.0
             stored = min(
@@ -250,6 +270,10 @@ def build_plan_scenario(
                 }
             )
             n_forecast += 1
+    soft = _plan_checkpoints(checkpoints, sessions, specs, now, plan_end)
+    if future_cps:
+        more = pd.DataFrame(future_cps, columns=["vehicle_id", "time", "soc_kwh", "penalty_per_kwh"])
+        soft = more if soft is None else pd.concat([soft, more], ignore_index=True)
     vehicles_raw = pd.DataFrame(vrows, columns=VEHICLE_COLUMNS)
     vehicles_raw.index = np.arange(len(vehicles_raw)) + 2
     if len(vehicles_raw):
@@ -287,8 +311,57 @@ def build_plan_scenario(
         sessions=sessions_df,
         trips=trips_df,
         warnings=(),
+        soft_checkpoints=soft,
     )
     return sc, owner, phantom
+
+
+def _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, out: list):
+    """Vehicle and session rows of a forecast arrival planned over its points; its checkpoints go to ``out``.
+
+    None when it has no whole step inside the plan. Checkpoint times are step
+    boundaries from the end of its first plugged-in step to the plan's end.
+    """
+    first = now + dt * math.ceil((r.arrival - now) / dt)  # arrivals snap up to a boundary
+    if first + dt > plan_end:
+        return None
+    departures, energies, penalty = future_points(r)
+    merged: dict = {}
+    for d, p in departures:
+        d = max(first + dt * math.floor((d - first) / dt), first + dt)
+        merged[d] = merged.get(d, 0.0) + p
+    eta = typ["charge_efficiency"]
+    battery = max(typ["battery_kwh"], eta * max(e for e, _ in energies) / 0.9)
+    for d, p in sorted(merged.items()):
+        for e, u in energies:
+            soc = min(_due_by(r.arrival, d, plan_end, 0.0, eta * e), battery)
+            if soc > 1e-9 and penalty * p * u > 0:
+                out.append((pid, min(d, plan_end), soc, penalty * p * u))
+    vrow = _vehicle_row(pid, {**typ, "battery_kwh": battery, "min_soc": 0.0}, w)
+    srow = {
+        "vehicle_id": pid,
+        "arrival": r.arrival,
+        "departure": max(merged),
+        "arrival_soc": 0.0,
+        "target_soc": 0.0,
+        "session_id": pid,
+    }
+    return vrow, srow
+
+
+def _plan_checkpoints(checkpoints, sessions, specs, now, plan_end) -> pd.DataFrame | None:
+    """The soft checkpoints in the plan's terms: times within the plan, SoC at most ``max_soc``."""
+    if checkpoints is None or not len(checkpoints):
+        return None
+    if len(sessions) != 1:
+        raise ValueError("soft checkpoints need the single-copy picture of the session cars")
+    soc_now = dict(zip(sessions[0][0]["v"], sessions[0][0]["soc_kwh"], strict=True))
+    rows = []
+    for c in checkpoints.itertuples():
+        spec = specs.loc[c.vehicle_id]
+        soc = min(_due_by(now, c.time, plan_end, soc_now[c.v], c.soc_kwh), spec["max_soc"] * spec["battery_kwh"])
+        rows.append((str(c.vehicle_id), min(c.time, plan_end), soc, c.penalty_per_kwh))
+    return pd.DataFrame(rows, columns=["vehicle_id", "time", "soc_kwh", "penalty_per_kwh"])
 
 
 def solve_plan(

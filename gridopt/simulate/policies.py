@@ -42,6 +42,7 @@ from .picture import (
     sampled_sessions,
 )
 from .planning import build_plan_scenario, solve_plan
+from .shortfall import ExpectedShortfall
 from .world import Observation
 
 
@@ -136,6 +137,10 @@ class RollingHorizon(Policy):
     learned : LearnedDepartureMargin, optional
         Plan each driver's estimate at its learned quantile (:mod:`gridopt.simulate.learned`);
         observed at every boundary, before any re-plan.
+    shortfall : ExpectedShortfall, optional
+        Plan each plugged-in session car against its expected shortfall over its
+        departure and need points (:mod:`gridopt.simulate.shortfall`); observed
+        at every boundary, before any re-plan.
     replan_on_events : bool
         Re-plan at once when the set of plugged-in vehicles changes (a plug-in
         or an unplug seen in the observation), not only every ``replan_steps``.
@@ -157,6 +162,7 @@ class RollingHorizon(Policy):
         early_bias_per_kwh_h: float = 0.0,
         replan_on_events: bool = True,
         learned: LearnedDepartureMargin | None = None,
+        shortfall: ExpectedShortfall | None = None,
     ):
         super().__init__(ctx)
         if stochastic not in ("mean", "worst"):
@@ -174,6 +180,8 @@ class RollingHorizon(Policy):
         self.fallback_steps = 0
         self.replan_on_events = bool(replan_on_events)
         self.learned = learned
+        self.shortfall = shortfall
+        self._checkpoints = None
         self._plan = None
         self._plan_k = -1
         self._plugged: frozenset = frozenset()
@@ -186,6 +194,8 @@ class RollingHorizon(Policy):
             ses = present_sessions(obs, ctx, self.margins)
             if self.learned is not None:
                 ses = self.learned.apply(ses, obs, ctx.site, ctx.forecaster)
+            if self.shortfall is not None:
+                ses, self._checkpoints = self.shortfall.apply(ses, obs, ctx)
             sessions = [(ses, 1.0)]
             futures = [(future_arrivals(obs, ctx, until, self.margins), 1.0)]
             return sessions, fleet, futures
@@ -213,9 +223,19 @@ class RollingHorizon(Policy):
         horizon = min(self.lookahead_steps, T - obs.k)
         until = obs.now + pd.Timedelta(minutes=ctx.site.grid.step_minutes * horizon)
         t0 = time.perf_counter()
+        self._checkpoints = None
         sessions, fleet, futures = self._picture(obs, until)
         sc, owner, phantom = build_plan_scenario(
-            ctx, obs.k, horizon, obs.peak_import_kw, sessions, fleet, futures, self.early_bias_per_kwh_h
+            ctx,
+            obs.k,
+            horizon,
+            obs.peak_import_kw,
+            sessions,
+            fleet,
+            futures,
+            self.early_bias_per_kwh_h,
+            checkpoints=self._checkpoints,
+            future_points=self._future_points(),
         )
         record = {"policy": self.name, "time": obs.now.isoformat(), "k": obs.k, "reason": self._reason}
         try:
@@ -235,6 +255,13 @@ class RollingHorizon(Policy):
         record["wall_seconds"] = time.perf_counter() - t0
         self.solves.append(record)
 
+    def _future_points(self):
+        """The forecast arrivals' points (with ``shortfall`` and a forecaster), else None."""
+        if self.shortfall is None or self.ctx.forecaster is None:
+            return None
+        fc = self.ctx.forecaster
+        return lambda r: self.shortfall.future_points(r, fc)
+
     def _event(self, obs: Observation) -> str:
         """``plug-in``, ``unplug``, both or ``""``: how the plugged-in vehicles changed since the last plan."""
         now = _plugged_key(obs)
@@ -245,6 +272,8 @@ class RollingHorizon(Policy):
     def decide(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         if self.learned is not None:
             self.learned.observe(obs)
+        if self.shortfall is not None:
+            self.shortfall.observe(obs)
         event = self._event(obs)
         due = self._plan_k < 0 or obs.k - self._plan_k >= self.replan_steps
         if due or (event and self.replan_on_events):
