@@ -69,6 +69,8 @@ def one_run(variant: str, n: int, limit: float, hogs: int) -> dict:
     if summary.exists():
         s = json.loads(summary.read_text())
         out.update(status=s["status"], gap=s["mip_gap"], method=s["method"], check=s.get("check"))
+        # where the time went: the solver's stages, and the solve against the whole run
+        out.update(solve_s=s.get("solve_seconds"), stages=s.get("stages"))
     else:
         out["error"] = proc.stderr[-300:]
     shutil.rmtree(folder, ignore_errors=True)
