@@ -587,7 +587,7 @@ def solve_fast(
         if lag is not None:
             ran.append("lagrange")
             stages.update(lagrange_seconds=lag.seconds, lagrange_vehicles=lag.solved + lag.unfinished)
-            stages["lagrange_raised"] = lag.raised
+            stages["lagrange_raised"] = float(lag.raised)
             lower = max(lower, lag.bound)
             if relative_gap(upper, lower) <= target:
                 return done(best, report(Status.OPTIMAL, upper, lower, method(), "gap proven by the Lagrangian bound"))
@@ -606,7 +606,8 @@ def solve_fast(
         hs.changeColsBounds(len(fixed_cols), fixed_cols.astype(np.int32), fixed_vals, fixed_vals)
         # its own gap target: the LP bound is the one that counts
         hs.setOptionValue("mip_rel_gap", target / 4)
-        _run(hs, min(left(), max(0.5 * left(), 1.0)))
+        stages["neighbourhood_budget_s"] = budget = min(left(), max(0.5 * left(), 1.0))
+        _run(hs, budget)
         stages["neighbourhood_seconds"] = time.monotonic() - t3
         info = hs.getInfo()
         if info.primal_solution_status == 2 and info.objective_function_value < upper:
