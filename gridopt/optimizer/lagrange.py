@@ -30,7 +30,8 @@ every binary rule (its LP plan is then in ``X_k``: it is optimal there too).
 The bound solves only the other vehicles' subproblems (:func:`lagrangian_bound`):
 96 steps, the vehicle's own rows of the MILP, its mode binaries; a tiny MILP
 each, whose proven dual bound (not its incumbent) enters the sum, so an
-unfinished subproblem still gives a valid bound. The site block stays relaxed
+unfinished subproblem still gives a valid bound (a bracket it puts below 0
+counts as 0: the exact bracket never is). The site block stays relaxed
 (as in the LP: its bracket is 0), which keeps ``L(y)`` a valid bound (a
 relaxed block only lowers it). Rows of the MILP that tie a vehicle to the site
 (the one-meter rule on discharge) are neither dualised nor in a block: they
@@ -216,6 +217,11 @@ def subproblem_lp(m: MatrixModel, sub: Subproblem, cost: np.ndarray, integral: b
     return lp
 
 
+def sub_has_binaries(m: MatrixModel, sub: Subproblem) -> bool:
+    """Whether the vehicle's subproblem has a binary column of ``m``."""
+    return bool(np.isin(sub.cols, m.binary).any())
+
+
 def subproblems(m: MatrixModel, col_owner: np.ndarray, row_owner: np.ndarray, vehicles: np.ndarray) -> dict:
     """:class:`Subproblem` of each of ``vehicles`` (indices) in ``m``."""
     want = np.zeros(max(int(col_owner.max(initial=-1)), int(np.max(vehicles, initial=-1))) + 1, bool)
@@ -296,8 +302,10 @@ def lagrangian_bound(
     n_veh = len(vehicles)
     lp_value = np.zeros(n_veh)
     np.add.at(lp_value, lp_col_own[veh], red_lp[veh] * x_lp[veh])
-    red_mm = transfer(lp, mm, red_lp)  # binaries: 0 in the transfer, their own cost below
-    red_mm[mm.binary] = mm.cost[mm.binary]
+    red_mm = transfer(lp, mm, red_lp)
+    # columns of the MILP the LP lacks (its binaries) are not priced: their own cost
+    unmapped = transfer(lp, mm, np.ones(lp.n_cols)) == 0
+    red_mm[unmapped] = mm.cost[unmapped]
     todo = np.flatnonzero(vehicles)
     # largest conflict first: the vehicles that burn most energy in the LP raise the bound most
     todo = todo[np.argsort(-conflict_amount(mm, transfer(lp, mm, x_lp), n_veh)[todo], kind="stable")]
@@ -319,10 +327,15 @@ def lagrangian_bound(
             return LagrangeBound(math.inf, math.inf, solved, unfinished, len(todo), time.monotonic() - t0, plans)
         solved += st == highspy.HighsModelStatus.kOptimal
         unfinished += st != highspy.HighsModelStatus.kOptimal
-        dual = info.mip_dual_bound
+        if sub_has_binaries(mm, sub):
+            dual = info.mip_dual_bound
+        else:  # an LP (HiGHS keeps no MIP bound for it): its optimum
+            dual = info.objective_function_value if st == highspy.HighsModelStatus.kOptimal else -math.inf
         if not math.isfinite(dual):
             continue
-        raised += dual - lp_value[v]  # may be slightly negative by tolerances: kept (conservative)
+        # the exact bracket is >= 0 (X_k lies in P_k, where the LP plan is optimal); a subproblem cut
+        # short may prove less than its LP value (its root relaxation is the big-M one): then 0
+        raised += max(0.0, dual - lp_value[v])
         if info.primal_solution_status == 2:
             plans[v] = (sub.cols, np.array(h.getSolution().col_value))
     return LagrangeBound(lower_lp + raised, raised, solved, unfinished, len(todo), time.monotonic() - t0, plans)
