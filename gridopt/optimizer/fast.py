@@ -63,6 +63,7 @@ from .circuit import round_assignment
 from .greedy import FEAS_TOL, greedy_plan, max_violation
 from .highs import highs_version, new_highs, run_until
 from .lagrange import LAGRANGE_SHARE, lagrange_stage
+from .local_repair import LOCAL_REPAIR_MIN_COLUMNS, repair_conflicts
 from .matrix import MatrixModel, build_matrix, one_meter_steps, soc_after
 from .solve import SolveReport, Status, relative_gap
 
@@ -546,7 +547,17 @@ def solve_fast(
     changed = np.zeros(0, np.int64)
     term = "time limit"
     attempts = 0
-    for round_up in (True, False):
+    # a large model: first re-solve only the vehicles whose LP plan breaks a binary rule, the others
+    # fixed at their LP plan (gridopt.optimizer.local_repair); the full repair below if not enough
+    local_ok = False
+    if mm.n_cols >= LOCAL_REPAIR_MIN_COLUMNS and a_fixed is None and left() > 0.05:
+        attempts += 1
+        plan_x, obj, local_stages = repair_conflicts(lp, mm, x_lp, left(), unscaled)
+        stages.update(local_stages)
+        if plan_x is not None and obj < upper:
+            best, upper, source = plan_x, obj, "repair"
+            local_ok = relative_gap(upper, lower) <= target
+    for round_up in (True, False) if not local_ok else ():
         if left() <= 0.01:
             break
         attempts += 1
