@@ -12,38 +12,59 @@ The coordinator keeps, for each site ``s``, the plans it has proposed (columns
          lam >= 0, sig >= 0
 
 (``sig`` are artificial slacks with a big penalty ``M`` so the first masters are
-feasible). Its duals price each site's net load: site ``s`` at bus ``b`` solves
-its own MILP with ``y[b, t]`` added to the import price and taken off the export
-price of step ``t`` [currency per kW and step] (gridopt's fast path,
-:func:`gridopt.optimizer.fast.solve_fast`, one **Dask task** per site). A plan
-with negative reduced cost ``c + y p - w[s]`` becomes a new column. Each round
-gives a proven lower bound (the Lagrangian bound)::
+feasible). Its duals price each site's net load: site ``s`` at bus ``b`` gets
+``y[b, t]`` added to the import price and taken off the export price of step
+``t`` [currency per kW and step].
 
-    LB(y) = sum_s lb_s(y) + min_{P, sig} (-y P + M sig  s.t. the kept rows)     lb_s: the priced site's proven bound
+**Pricing by the relaxation.** During column generation each site is priced by
+its binary-free LP (:func:`gridopt.optimizer.matrix.build_matrix` with
+``modes=False, hull=True``: the fast path's relaxation, every mode-hull row in).
+That LP relaxes the site's MILP, so the Lagrangian bound below is a valid lower
+bound of the coupled MILP. Each site's LP lives on its worker between rounds
+(:class:`SiteLP`, a worker-side cache keyed by the run and the site): a round
+changes only the import and export columns' costs and re-solves warm from the
+last basis. Sites go to the workers in batches (:data:`BATCH_SITES` at most per
+task), each batch always to the same worker. Each round gives a proven lower
+bound (the Lagrangian bound)::
 
-and stops when ``(z_master - LB) / max(|LB|, 1) <= tol``. The prices are smoothed
-(Wentges, off by default: ``SMOOTHING``): sites are priced at
-``a * y_centre + (1 - a) * y_master`` with ``y_centre`` the prices of the best
-bound so far; prices are clipped to :func:`price_cap`; a column enters when it prices out against the
-master's own duals, and after a round without one, or without a better bound, the
-next round prices at the master's duals.
+    LB(y) = sum_s LP_s(y) + min_{P, sig} (-y P + M sig  s.t. the kept rows)
 
-**Repair** (resource-directive): the master's plan is a convex combination of
-plans, not one plan per site. A site whose weight sits on one column keeps that
-column's net load (re-solved with it as its range: one Dask task each). The
-*fractional* sites (a basic master solution has at most as many as it has
-binding network rows) share what the fixed sites leave of each row: as one small
-MILP when they are few, else one after another, each within the headroom the
-others leave (:func:`own_range`). Either way every kept row holds by
-construction (checked: ``primal_residual``); the repaired plan's cost is
-compared with ``LB``.
+and stops when ``(z_master - LB) / max(|LB|, 1) <= tol``.
+
+**Stabilisation** (Wentges smoothing with the mispricing schedule of Pessoa et
+al., 2018): sites are priced at ``y_sep = a * y_centre + (1 - a) * y_master``,
+``y_centre`` the prices of the best Lagrangian bound so far, ``a`` =
+:data:`SMOOTHING`. Every column found enters the master. If none prices out
+against the master's own duals (a *mispricing*), the sites are priced again at
+``a_k = 1 - k (1 - a)`` (``k``-th mispricing in a row) without re-solving the
+master; at ``a_k = 0`` that is plain pricing, and no column there proves the
+master optimal. Prices are clipped to :func:`price_cap`.
+
+**Repair** (integrality comes in only here, resource-directive): the master's
+plan ``pbar[s]`` (a convex combination of each site's LP plans) keeps every kept
+row. Each row's slack at ``pbar`` is shared out over the sites in proportion to
+``|coef|`` (:func:`share_slack`), which gives every site a box of net load
+around ``pbar[s]`` inside which every row holds whatever the others do within
+theirs. Each site then solves its MILP (the fast path: LP, binaries fixed from
+its plan, re-solve, branch and bound only when needed) at its own cost within
+its box, one Dask task per site, in parallel. A site without a plan in its box
+is planned afterwards within what all the others leave (:func:`own_range`). Then
+the sites that lost most against their master share (repaired cost minus
+``sum_j lam[s, j] c[s, j]``), at most ``repair_central_max_vehicles`` vehicles
+together, are re-planned as one MILP within what the others leave
+(:func:`gridopt.network.plan.solve_central` on the shifted limits; kept only if
+cheaper). Every kept row holds by construction (checked: ``primal_residual``),
+and the repaired plan's cost is compared with ``LB``: the proven gap includes
+the sites' integrality gap.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -52,12 +73,14 @@ from .plan import FeederPlan, KeptRows, NetworkRows, Site, ranges, screen_rows, 
 
 #: Penalty on the master's artificial slacks [currency per row unit].
 ARTIFICIAL_PENALTY = 1e5
-#: Wentges smoothing: sites are priced at ``a * centre + (1 - a) * master duals`` [-]. Off: measured, it took
-#: more rounds (the LV homes feeder 21 instead of 10, the tiny test 15 instead of 11) and did not help a
-#: synthetic feeder's bound.
-SMOOTHING = 0.0
+#: Wentges smoothing: sites are priced at ``a * centre + (1 - a) * master duals`` [-] (0: none).
+SMOOTHING = 0.5
 #: A reduced cost below this adds a column [currency].
 REDUCED_COST_TOL = 1e-6
+#: Sites per Dask task at most when pricing (each batch stays on one worker).
+BATCH_SITES = 50
+#: A site's net-load box in the repair is shrunk by this on each side it binds [kW] (HiGHS's tolerances).
+BOX_MARGIN_KW = 1e-6
 
 
 @dataclass(frozen=True)
@@ -81,7 +104,7 @@ def price_site(
     net_hi: np.ndarray | None = None,
     keep_values: bool = False,
 ) -> Priced:
-    """Site ``site``'s best plan with ``price[t]`` on its net load and its net load within ``[net_lo, net_hi]``.
+    """Site ``site``'s best plan (its MILP, by the fast path) with ``price[t]`` on its net load, within ``[net_lo, net_hi]``.
 
     Parameters
     ----------
@@ -98,9 +121,10 @@ def price_site(
 
     t0 = time.monotonic()
     sc, plan = site.scenario, site.fleet_plan()
-    base_cost = site.matrix().cost
+    base_cost = {}  # id(model) -> its own cost (the MILP's is not kept on the Site: worker memory)
 
     def hook(m):
+        base_cost[id(m)] = m.cost.copy()
         if price is not None:
             m.cost[m.col_imp] += price
             m.cost[m.col_exp] -= price
@@ -124,13 +148,105 @@ def price_site(
         return Priced(np.full(sc.grid.n_steps, np.nan), math.nan, math.nan, math.nan, fs.report.status.value, 0.0)
     return Priced(
         net_kw=site_net_kw(fs.model, x),
-        cost=float(base_cost @ x),
+        cost=float(base_cost[id(fs.model)] @ x),
         priced_objective=float(fs.model.cost @ x),
         priced_bound=float(fs.report.lower_bound),
         status=fs.report.status.value,
         seconds=time.monotonic() - t0,
         values=x if keep_values else None,
     )
+
+
+class SiteLP:
+    """A site's binary-free LP held in HiGHS between rounds: only the net load's price changes.
+
+    Built once (:func:`~gridopt.optimizer.matrix.build_matrix` with ``modes=False, hull=True``); each
+    :meth:`price` changes the import and export columns' costs and re-solves from the last basis.
+    Holds the HiGHS object, the own cost vector and the import/export column indices (the matrix
+    itself is dropped after it is passed to HiGHS).
+    """
+
+    def __init__(self, site: Site, time_limit_s: float = 600.0):
+        from ..optimizer.fast import _highs, _pass, well_scaled
+        from ..optimizer.matrix import build_matrix
+
+        lp = build_matrix(site.scenario, site.fleet_plan(), modes=False, hull=True)
+        self.h = _highs()
+        if well_scaled(lp):
+            self.h.setOptionValue("simplex_scale_strategy", 0)
+        _pass(self.h, lp, integral=False)
+        self.cost = lp.cost.copy()
+        self.col_imp, self.col_exp = lp.col_imp.copy(), lp.col_exp.copy()
+        self.idx = np.concatenate([self.col_imp, self.col_exp]).astype(np.int32)
+        self.time_limit_s = float(time_limit_s)
+        self.solves = 0
+
+    def price(self, price: np.ndarray | None) -> Priced:
+        """The LP's optimum with ``price[t]`` [currency per kW and step] on the net load (None: 0)."""
+        import highspy
+
+        from ..optimizer.fast import _run
+
+        t0 = time.monotonic()
+        y = np.zeros(len(self.col_imp)) if price is None else np.asarray(price, float)
+        self.h.changeColsCost(
+            len(self.idx), self.idx, np.concatenate([self.cost[self.col_imp] + y, self.cost[self.col_exp] - y])
+        )
+        _run(self.h, self.time_limit_s)
+        st = self.h.getModelStatus()
+        if st == highspy.HighsModelStatus.kInfeasible:  # HiGHS's presolve has called feasible LPs infeasible
+            self.h.setOptionValue("presolve", "off")
+            self.h.clearSolver()
+            _run(self.h, self.time_limit_s)
+            st = self.h.getModelStatus()
+            self.h.setOptionValue("presolve", "choose")
+        self.solves += 1
+        T = len(self.col_imp)
+        if st != highspy.HighsModelStatus.kOptimal:
+            self.h.clearSolver()  # no basis carried into the next round from a failed solve
+            return Priced(np.full(T, np.nan), math.nan, math.nan, math.nan, self.h.modelStatusToString(st), 0.0)
+        x = np.array(self.h.getSolution().col_value)
+        obj = float(self.h.getInfo().objective_function_value)
+        return Priced(
+            net_kw=x[self.col_imp] - x[self.col_exp],
+            cost=float(self.cost @ x),
+            priced_objective=obj,
+            priced_bound=obj,  # an LP's optimum is its own bound
+            status="optimal",
+            seconds=time.monotonic() - t0,
+        )
+
+
+#: The worker-side cache: (run token, site name) -> :class:`SiteLP`. One per process (a Dask worker or this one).
+_LP_CACHE: dict = {}
+_TOKENS = itertools.count()
+
+
+def price_lp(site: Site, token: str | None, price: np.ndarray | None, time_limit_s: float = 600.0) -> Priced:
+    """Site ``site`` priced by its LP relaxation, its :class:`SiteLP` kept in this process under ``token``.
+
+    ``token=None`` builds a fresh LP and keeps nothing (the reference the cached one is tested against).
+    """
+    if token is None:
+        return SiteLP(site, time_limit_s).price(price)
+    key = (token, site.name)
+    lp = _LP_CACHE.get(key)
+    if lp is None:
+        lp = _LP_CACHE[key] = SiteLP(site, time_limit_s)
+    return lp.price(price)
+
+
+def drop_cache(token: str) -> int:
+    """Forget the cached LPs of run ``token`` in this process; how many there were."""
+    keys = [k for k in _LP_CACHE if k[0] == token]
+    for k in keys:
+        del _LP_CACHE[k]
+    return len(keys)
+
+
+def _apply_batch(fn, batch: list, positions: list, args: list) -> list:
+    """``fn(batch[i], *a)`` for each position ``i`` and argument tuple ``a`` (one Dask task)."""
+    return [fn(batch[i], *a) for i, a in zip(positions, args, strict=True)]
 
 
 @dataclass
@@ -287,95 +403,216 @@ def own_range(rows: NetworkRows, bus: int, others: np.ndarray, p_lo: np.ndarray,
     return lo, np.maximum(lo, hi)
 
 
-#: Gauss-Seidel sweeps over the fractional sites after the sequential repair, at most.
-REPAIR_SWEEPS = 5
+def share_slack(
+    kept: KeptRows,
+    coef: np.ndarray,
+    pbar: np.ndarray,
+    w_up: np.ndarray | None = None,
+    w_down: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far each site may move its net load from ``pbar`` with every kept row still holding.
+
+    Each kept row's slack at ``pbar`` (``hi - value`` and ``value - lo``) is shared out over the sites
+    in proportion to ``|coef| * weight``: a site with ``coef > 0`` may rise by ``slack_hi * w_up / D_hi``
+    (``D_hi = sum`` of ``|coef| w_up`` over the sites with ``coef > 0`` and ``|coef| w_down`` over those
+    with ``coef < 0``), and so on for each side; the least over the rows of each step. Then
+    ``sum_s coef[k, s] (p[s] - pbar[s])`` stays within the slack for any ``p`` within the boxes.
+
+    Parameters
+    ----------
+    coef : ndarray, shape (K, S)
+        Row coefficients per site.
+    pbar : ndarray, shape (S, T)
+        Net loads that keep every kept row [kW].
+    w_up, w_down : ndarray, shape (S, T), optional
+        Each site's claim on the slack its rise (fall) uses, >= 0 (default 1: equal shares per ``|coef|``).
+
+    Returns
+    -------
+    up, down : ndarray, shape (S, T)
+        Allowed rise and fall of each site's net load per step [kW] (``inf`` where no row limits it).
+    """
+    S, T = pbar.shape
+    up = np.full((S, T), np.inf)
+    down = np.full((S, T), np.inf)
+    if not len(kept):
+        return up, down
+    w_up = np.ones((S, T)) if w_up is None else np.asarray(w_up, float)
+    w_down = np.ones((S, T)) if w_down is None else np.asarray(w_down, float)
+    C = coef[kept.k]  # (R, S)
+    value = np.einsum("rs,rs->r", C, pbar[:, kept.t].T)
+    pos_c, neg_c = np.clip(C, 0, None), np.clip(-C, 0, None)
+    wu, wd = w_up[:, kept.t].T, w_down[:, kept.t].T  # (R, S)
+    d_hi = (pos_c * wu + neg_c * wd).sum(axis=1)  # claims on the upper side
+    d_lo = (pos_c * wd + neg_c * wu).sum(axis=1)
+    s_hi = np.where(np.isfinite(kept.hi), np.maximum(kept.hi - value, 0.0), np.inf)
+    s_lo = np.where(np.isfinite(kept.lo), np.maximum(value - kept.lo, 0.0), np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_hi = np.where(d_hi > 0, s_hi / d_hi, np.inf)
+        r_lo = np.where(d_lo > 0, s_lo / d_lo, np.inf)
+    rr, ss = np.nonzero(C)
+    pos = C[rr, ss] > 0
+    tt = kept.t[rr]
+    wu_e, wd_e = w_up[ss, tt], w_down[ss, tt]
+
+    def allow(rate, wt, side_finite):
+        # no claim: no move that uses the side (where the side limits at all)
+        with np.errstate(invalid="ignore"):
+            return np.where(wt > 0, rate * wt, np.where(side_finite, 0.0, np.inf))
+
+    up_e = np.where(pos, allow(r_hi[rr], wu_e, np.isfinite(s_hi[rr])), allow(r_lo[rr], wu_e, np.isfinite(s_lo[rr])))
+    dn_e = np.where(pos, allow(r_lo[rr], wd_e, np.isfinite(s_lo[rr])), allow(r_hi[rr], wd_e, np.isfinite(s_hi[rr])))
+    np.minimum.at(up, (ss, tt), up_e)
+    np.minimum.at(down, (ss, tt), dn_e)
+    return up, down
+
+
+#: A site's MILP in the repair's parallel phases gets this long at most [s].
+REPAIR_SITE_S = 5.0
+#: Parallel passes of the repair at most: each gives the slack left at the current plans to the sites
+#: pressing against their boxes.
+REPAIR_PASSES = 4
+#: Sites re-planned one after another (in the coordinator) after the parallel passes, at most.
+REPAIR_SEQUENTIAL_SITES = 50
+#: ... and for this long at most [s].
+REPAIR_SEQUENTIAL_S = 30.0
+#: Sites re-planned together as one MILP in the repair: up to this many vehicles.
+REPAIR_CENTRAL_MAX_VEHICLES = 500
+#: That MILP's time limit at most [s] (it only replaces the plans it beats).
+REPAIR_CENTRAL_S = 20.0
 #: Coefficients smaller than this are zero in :func:`own_range` [row unit per kW].
 ROW_EPS = 1e-12
 
-#: Fractional sites repaired together as one MILP up to this many vehicles; beyond, one after another.
-REPAIR_CENTRAL_MAX_VEHICLES = 500
 
-
-def _repair(sites, rows, master, lam, pbar, y, options, runner, p_lo, p_hi, central_max_vehicles):
-    """One plan per site from the master's convex combination, keeping every kept row.
-
-    Sites whose master weight sits on one column (``lam = 1``) keep that column's net load (re-solved
-    with it as a range, one Dask task each: its own plan is feasible there). The few *fractional* sites
-    (at most as many as the master's binding network rows) share what the fixed sites leave of each
-    row: together as one MILP (:func:`gridopt.network.plan.solve_central` on the shifted limits) when
-    they hold at most :data:`REPAIR_CENTRAL_MAX_VEHICLES` vehicles, else one after another (in this
-    process): each gets every row's headroom left by the sites already repaired and the ones still to
-    come at their master values (:func:`own_range`, exact for one site), so the master's value stays
-    feasible for every site still to come.
-    """
+def _repair(sites, rows, kept, coef, master, lam, pbar, options, runner, p_lo, p_hi, central_max_vehicles, bound, tol):
+    """One MILP plan per site keeping every kept row, from the master's plan ``pbar`` (see the module's notes)."""
     from .plan import bus_load_kw, solve_central
 
-    S = len(sites)
-    frac = [s for s in range(S) if lam[s].max() < 1.0 - 1e-6]
-    fixed = [s for s in range(S) if s not in set(frac)]
-    col = {s: master.net[s][int(np.argmax(lam[s]))] for s in fixed}
-    eps = 1e-7
-    out = [None] * S
-    if fixed:
-        res = runner.map_sites(
-            price_site,
-            [sites[s] for s in fixed],
-            [(None, options, col[s] - eps, col[s] + eps, True) for s in fixed],
-        )
-        for s, pr in zip(fixed, res, strict=True):
-            out[s] = pr
-        # a column's own net load is feasible for its site; should the re-solve still fail (tolerances), the
-        # site is repaired with the fractional ones
-        lost = [s for s in fixed if out[s].values is None]
-        if lost:
-            fixed = [s for s in fixed if s not in set(lost)]
-            frac = sorted(frac + lost)
-    info = {"fractional_sites": len(frac), "fixed_sites": len(fixed)}
-    if frac:
-        fixed_net = np.array([out[s].net_kw for s in fixed]) if fixed else np.zeros((0, master.T))
-        pb = bus_load_kw([sites[s] for s in fixed], fixed_net, rows.coef.shape[1])
-        used = rows.values(pb)
-        sub = NetworkRows(rows.coef, rows.lo - used, rows.hi - used, rows.names, rows.kinds, rows.bus_names)
-        n_veh = sum(len(sites[s].fleet_plan().vehicle_ids) for s in frac)
-        fp = None
-        if n_veh <= central_max_vehicles:
-            from ..errors import InfeasibleError, SolverError
+    S, T = pbar.shape
+    B = rows.coef.shape[1]
+    t0 = time.monotonic()
 
-            try:
-                fp = solve_central([sites[s] for s in frac], sub, options)
-            except (InfeasibleError, SolverError) as exc:  # e.g. its time limit: one after another instead
-                info["central_failed"] = str(exc)
-        if fp is not None:
-            info["fractional_method"] = "central"
-            for i, s in enumerate(frac):
-                out[s] = Priced(fp.net_kw[i], float(fp.site_cost[i]), math.nan, math.nan, fp.status, 0.0, fp.values[i])
-        else:
-            info["fractional_method"] = "sequential"
-            for i, s in enumerate(frac):
-                rest = [j for j in frac[i + 1 :]]
-                # the others: fixed and repaired sites as planned, the rest reserved at the master's values
-                p_other = pb + bus_load_kw([sites[j] for j in rest], pbar[rest], rows.coef.shape[1]) if rest else pb
-                lo, hi = own_range(rows, sites[s].bus, rows.values(p_other), p_lo[s], p_hi[s])
-                pr = price_site(sites[s], y[s], options, lo, hi, True)
+    def boxes(centre, w_up=None, w_down=None):
+        up, down = share_slack(kept, coef, centre, w_up, w_down)
+        hi = np.where(np.isfinite(up), centre + up - BOX_MARGIN_KW, p_hi)
+        lo = np.where(np.isfinite(down), centre - down + BOX_MARGIN_KW, p_lo)
+        hi = np.clip(hi, p_lo, p_hi)
+        return np.minimum(np.clip(lo, p_lo, p_hi), hi), hi, up, down
+
+    lo, hi, _, _ = boxes(pbar)
+    # each site's MILP in the parallel phases within REPAIR_SITE_S at most (the fast path's plan at its
+    # deadline: a heavy tail of box MILPs went to branch and bound; the proven gap is the whole plan's)
+    site_opts = replace(options, time_limit_s=float(min(options.time_limit_s, REPAIR_SITE_S)))
+    out = runner.map_sites(price_site, sites, [(None, site_opts, lo[s], hi[s], True) for s in range(S)])
+    info = {"box_seconds": time.monotonic() - t0}
+    lost = [s for s in range(S) if out[s].values is None]
+    info["box_lost"] = len(lost)
+    # a site without a plan in its box: within what all the others leave (the lost ones at pbar until planned)
+    net = np.array([pbar[s] if out[s].values is None else out[s].net_kw for s in range(S)])
+    for s in lost:
+        others = bus_load_kw(sites, net, B) - bus_load_kw([sites[s]], net[s][None, :], B)
+        lo_s, hi_s = own_range(rows, sites[s].bus, rows.values(others), p_lo[s], p_hi[s])
+        out[s] = price_site(sites[s], None, options, lo_s, hi_s, True)
+        if out[s].values is not None:
+            net[s] = out[s].net_kw
+    if any(out[s].values is None for s in range(S)):
+        return out, info
+    info["box_cost_first"] = float(sum(pr.cost for pr in out))
+    task_s = [pr.seconds for pr in out]
+
+    def within_tol() -> bool:  # the plan is within tol of the Lagrangian bound: no improvement phase needed
+        c = float(sum(pr.cost for pr in out))
+        return math.isfinite(bound) and (c - bound) / max(abs(bound), 1.0) <= tol
+
+    # further passes, in parallel: the slack left at the current plans goes to the sites whose plan presses
+    # against its box (the others' plans stay optimal in their smaller boxes); each site's current plan is
+    # inside its new box, so no cost rises
+    passes = []
+    for _ in range(REPAIR_PASSES - 1):
+        if within_tol():
+            break
+        tol_kw = 1e-5
+        w_up = (net >= hi - tol_kw).astype(float)
+        w_down = (net <= lo + tol_kw).astype(float)
+        lo2, hi2, up, down = boxes(net, w_up, w_down)
+        grow = (np.isfinite(up) & (up > 1e-4) & (w_up > 0)) | (np.isfinite(down) & (down > 1e-4) & (w_down > 0))
+        redo = [s for s in range(S) if grow[s].any()]
+        if not redo:
+            break
+        lo, hi = np.minimum(lo2, net), np.maximum(hi2, net)
+        tp = time.monotonic()
+        res = runner.map_sites(
+            price_site, [sites[s] for s in redo], [(None, site_opts, lo[s], hi[s], True) for s in redo]
+        )
+        gain = 0.0
+        task_s += [pr.seconds for pr in res]
+        for s, pr in zip(redo, res, strict=True):
+            if pr.values is not None and pr.cost < out[s].cost - 1e-9:
+                gain += out[s].cost - pr.cost
                 out[s] = pr
-                if pr.values is not None:
-                    pb = pb + bus_load_kw([sites[s]], pr.net_kw[None, :], rows.coef.shape[1])
-            # Gauss-Seidel sweeps: each site again, at its own cost, in the headroom all the others leave now;
-            # its current plan is feasible there, so the total cost never rises
-            for sweep in range(REPAIR_SWEEPS):
-                before = sum(out[s].cost for s in frac)
-                for s in frac:
-                    if out[s].values is None:
-                        continue
-                    p_other = pb - bus_load_kw([sites[s]], out[s].net_kw[None, :], rows.coef.shape[1])
-                    lo, hi = own_range(rows, sites[s].bus, rows.values(p_other), p_lo[s], p_hi[s])
-                    pr = price_site(sites[s], None, options, lo, hi, True)
-                    if pr.values is not None and pr.cost < out[s].cost - 1e-9:
-                        out[s] = pr
-                        pb = p_other + bus_load_kw([sites[s]], pr.net_kw[None, :], rows.coef.shape[1])
-                info["sweeps"] = sweep + 1
-                if before - sum(out[s].cost for s in frac) <= 1e-6 * max(1.0, abs(before)):
-                    break
+                net[s] = pr.net_kw
+        passes.append({"sites": len(redo), "gain": gain, "seconds": time.monotonic() - tp})
+        if gain <= 0.1 * tol * max(1.0, abs(info["box_cost_first"])):
+            break
+    info["passes"] = passes
+    # then one after another, the sites that lost most against their master share first: each within all the
+    # slack the others leave (:func:`own_range`; its current plan is inside, so no cost rises)
+    share = np.array([float(lam[s] @ np.asarray(master.cost[s])) for s in range(S)])
+    loss = np.array([out[s].cost for s in range(S)]) - share
+    order = [int(s) for s in np.argsort(-loss) if loss[s] > 1e-9 * max(1.0, abs(share[s]))][:REPAIR_SEQUENTIAL_SITES]
+    if within_tol():
+        order = []
+    tq, gain, done = time.monotonic(), 0.0, 0
+    pb = bus_load_kw(sites, net, B)
+    for s in order:
+        if time.monotonic() - tq > REPAIR_SEQUENTIAL_S:
+            break
+        others = pb - bus_load_kw([sites[s]], net[s][None, :], B)
+        lo_s, hi_s = own_range(rows, sites[s].bus, rows.values(others), p_lo[s], p_hi[s])
+        lo_s, hi_s = np.minimum(lo_s + BOX_MARGIN_KW, net[s]), np.maximum(hi_s - BOX_MARGIN_KW, net[s])
+        pr = price_site(sites[s], None, options, lo_s, hi_s, True)
+        task_s.append(pr.seconds)
+        done += 1
+        if pr.values is not None and pr.cost < out[s].cost - 1e-9:
+            gain += out[s].cost - pr.cost
+            out[s], net[s] = pr, pr.net_kw
+            pb = others + bus_load_kw([sites[s]], net[s][None, :], B)
+    info["sequential"] = {"sites": len(order), "done": done, "gain": gain, "seconds": time.monotonic() - tq}
+    info["box_cost"] = float(sum(pr.cost for pr in out))
+    # the sites that lost most against their master share, re-planned together within what the others leave
+    share = np.array([float(lam[s] @ np.asarray(master.cost[s])) for s in range(S)])
+    loss = np.array([out[s].cost for s in range(S)]) - share
+    # the most loss first; sites that lost nothing may still have to give way
+    order = [] if within_tol() else list(np.argsort(-loss))
+    group, n_veh = [], 0
+    for s in order:
+        v = len(sites[s].fleet_plan().vehicle_ids)
+        if n_veh + v > central_max_vehicles:
+            break
+        group.append(int(s))
+        n_veh += v
+    info["central_sites"] = len(group)
+    group_s = float(min(options.time_limit_s, REPAIR_CENTRAL_S))
+    if group:
+        from ..errors import InfeasibleError, SolverError
+
+        rest = np.ones(S, bool)
+        rest[group] = False
+        used = rows.values(bus_load_kw([sites[s] for s in np.flatnonzero(rest)], net[rest], B))
+        sub = NetworkRows(rows.coef, rows.lo - used, rows.hi - used, rows.names, rows.kinds, rows.bus_names)
+        t1 = time.monotonic()
+        try:
+            fp = solve_central([sites[s] for s in group], sub, replace(options, time_limit_s=group_s))
+        except (InfeasibleError, SolverError) as exc:  # e.g. its time limit: the boxes' plans stay
+            info["central_failed"] = str(exc)
+            fp = None
+        info["central_seconds"] = time.monotonic() - t1
+        before = sum(out[s].cost for s in group)
+        if fp is not None and fp.objective < before:
+            for i, s in enumerate(group):
+                out[s] = Priced(fp.net_kw[i], float(fp.site_cost[i]), math.nan, math.nan, fp.status, 0.0, fp.values[i])
+            info["central_gain"] = before - fp.objective
+    info["task_seconds_total"] = float(sum(task_s))
     return out, info
 
 
@@ -408,23 +645,62 @@ class _Local:
     def map_sites(self, fn, sites, args_per_site):
         return [fn(s, *a) for s, a in zip(sites, args_per_site, strict=True)]
 
+    def drop(self, token: str) -> None:
+        drop_cache(token)
+
 
 class _Dask:
-    """Runs one task per site on a Dask client; the sites are sent to the workers once."""
+    """Runs site tasks on a Dask client in batches, each batch of sites always on the same worker.
 
-    def __init__(self, client, sites):
+    The sites are sent to the workers once (a batch per worker, round-robin); a task applies a function
+    to the sites of one batch, so a worker-side cache (:func:`price_lp`) finds its sites again.
+    """
+
+    def __init__(self, client, sites, batch_sites: int | None = None):
         self.client = client
-        # own keys (hash=False): no clash with an earlier scatter of the same sites being released
-        self.futures = client.scatter(list(sites), broadcast=False, hash=False)
-        self.pos = {id(s): i for i, s in enumerate(sites)}
+        workers = sorted(client.scheduler_info()["workers"]) or [None]
+        n = len(sites)
+        size = batch_sites or max(1, min(BATCH_SITES, math.ceil(n / (4 * len(workers)))))
+        self.batches = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+        self.worker = [workers[i % len(workers)] for i in range(len(self.batches))]
+        self.where = {}  # id(site) -> (batch, position)
+        self.futures = []
+        for b, idx in enumerate(self.batches):
+            for p, i in enumerate(idx):
+                self.where[id(sites[i])] = (b, p)
+            # own keys (hash=False): no clash with an earlier scatter of the same sites being released
+            w = [self.worker[b]] if self.worker[b] is not None else None
+            self.futures.append(client.scatter([sites[i] for i in idx], workers=w, hash=False))
 
     def map_sites(self, fn, sites, args_per_site):
         """``fn(site, *args)`` for each of ``sites`` (any of the scattered ones, in any order)."""
-        futs = [
-            self.client.submit(fn, self.futures[self.pos[id(s)]], *a, pure=False)
-            for s, a in zip(sites, args_per_site, strict=True)
-        ]
-        return self.client.gather(futs)
+        groups: dict = {}
+        for j, (s, a) in enumerate(zip(sites, args_per_site, strict=True)):
+            b, p = self.where[id(s)]
+            groups.setdefault(b, []).append((j, p, a))
+        futs = []
+        for b, items in groups.items():
+            w = [self.worker[b]] if self.worker[b] is not None else None
+            futs.append(
+                self.client.submit(
+                    _apply_batch,
+                    fn,
+                    self.futures[b],
+                    [p for _, p, _ in items],
+                    [a for _, _, a in items],
+                    workers=w,
+                    allow_other_workers=w is None,
+                    pure=False,
+                )
+            )
+        out = [None] * len(sites)
+        for items, res in zip(groups.values(), self.client.gather(futs), strict=True):
+            for (j, _, _), r in zip(items, res, strict=True):
+                out[j] = r
+        return out
+
+    def drop(self, token: str) -> None:
+        self.client.run(drop_cache, token)
 
 
 def decompose(
@@ -437,6 +713,7 @@ def decompose(
     max_iter: int = 60,
     repair_central_max_vehicles: int | None = None,
     initial: list | None = None,
+    smoothing: float | None = None,
     log=None,
 ) -> FeederPlan:
     """The coupled plan by column generation (see the module's notes), subproblems on ``client`` (Dask) or here.
@@ -444,29 +721,56 @@ def decompose(
     Parameters
     ----------
     options : SolverOptions
-        Each subproblem's time limit and gap (its proven bound enters the Lagrangian bound).
+        The repair's MILPs' time limit and gap (each site's, and the group's).
     client : distributed.Client, optional
         Without one the subproblems run in this process, one after another.
     tol : float
         Stop when the master's cost is within ``tol`` of the Lagrangian bound (relative) [-].
+    max_iter : int
+        Rounds of column generation at most (a round's mispricing re-pricings count as rounds).
     repair_central_max_vehicles : int, optional
-        Fractional sites with at most this many vehicles in all are repaired as one MILP
-        (default :data:`REPAIR_CENTRAL_MAX_VEHICLES`), else each within its share of the rows' slack.
+        The repair re-plans the sites that lost most, up to this many vehicles in all, as one MILP
+        (default :data:`REPAIR_CENTRAL_MAX_VEHICLES`; 0: never).
     initial : list of Priced, optional
-        Each site's plan without prices (the sites alone), if already solved: the first round.
+        Each site's plan without prices (the sites alone, MILP), if already solved: the first columns.
+    smoothing : float, optional
+        Wentges smoothing factor in [0, 1) (default :data:`SMOOTHING`; 0: price at the master's duals).
     log : callable, optional
         ``log(dict)`` after each round (iteration, master cost, bound, gap, artificial, columns added).
 
     Returns
     -------
     FeederPlan
+        ``bound`` is the best Lagrangian bound (of the sites' LP relaxations: valid for the MILP).
         ``info`` holds ``iterations``, ``history`` (per round: ``master``, ``bound``, ``gap``,
-        ``artificial``, ``added``, ``seconds``, ``task_seconds``), ``primal_residual`` (largest row
-        excess of the repaired plan), ``master_cost``, ``lagrangian_bound`` and the repair's ranges.
+        ``artificial``, ``added``, ``smoothing``, ``seconds``, ``master_seconds``, ``pricing_seconds``),
+        ``primal_residual`` (largest row excess of the repaired plan), ``master_cost``,
+        ``lagrangian_bound``, ``task_seconds`` (the LP pricings' and the repair's MILPs' separately)
+        and ``repair``.
     """
-    from ..errors import InfeasibleError
-
     options = options or SolverOptions()
+    runner = _Dask(client, sites) if client is not None else _Local()
+    token = f"{os.getpid()}-{next(_TOKENS)}-{time.time_ns()}"
+    try:
+        return _decompose(
+            sites, rows, options, runner, token, tol, max_iter, repair_central_max_vehicles, initial, smoothing, log
+        )
+    finally:
+        try:
+            runner.drop(token)
+        except Exception:  # noqa: BLE001 - a lost worker's cache goes with it
+            pass
+
+
+def _decompose(
+    sites, rows, options, runner, token, tol, max_iter, repair_central_max_vehicles, initial, smoothing, log
+):
+    from ..errors import InfeasibleError
+    from .plan import bus_load_kw
+
+    alpha0 = SMOOTHING if smoothing is None else float(smoothing)
+    if not 0.0 <= alpha0 < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), not {alpha0}")
     t0 = time.monotonic()
     S = len(sites)
     T = sites[0].scenario.grid.n_steps
@@ -474,89 +778,128 @@ def decompose(
     p_lo, p_hi = ranges(sites)
     kept = screen_rows(rows, buses, p_lo, p_hi)
     coef = site_coef(rows, buses)
-    runner = _Dask(client, sites) if client is not None else _Local()
     master = Master(buses, coef, kept, T, [[] for _ in range(S)], [[] for _ in range(S)])
-    task_s: list[float] = []
-    first = initial if initial is not None else runner.map_sites(price_site, sites, [(None, options)] * S)
+    milp_s: list[float] = []
+    lp_s: list[float] = []
+    lp_limit = float(max(options.time_limit_s, 60.0))
+    if initial is not None:
+        first = initial
+        milp_s += [pr.seconds for pr in first]
+    else:  # each site's LP alone (its cached LP's first solve)
+        first = runner.map_sites(price_lp, sites, [(token, None, lp_limit)] * S)
+        lp_s += [pr.seconds for pr in first]
     for s, pr in enumerate(first):
         if not math.isfinite(pr.cost):
             raise InfeasibleError(f"site {sites[s].name}: no plan ({pr.status})")
         master.add(s, pr.cost, pr.net_kw)
-        task_s.append(pr.seconds)
     alone_cost = float(sum(pr.cost for pr in first))
     alone_bound = float(sum(pr.priced_bound for pr in first))
+    cap = price_cap(sites)
+    if len(kept):
+        # a second column per site at the price cap on every step (its least net load): the first master
+        # is then feasible wherever the rows only limit a rise, and column generation starts in phase 2
+        low = runner.map_sites(price_lp, sites, [(token, np.full(T, cap), lp_limit)] * S)
+        for s, pr in enumerate(low):
+            lp_s.append(pr.seconds)
+            if math.isfinite(pr.cost):
+                master.add(s, pr.cost, pr.net_kw)
     history = []
     best_lb = -math.inf
     it = 0
     z = math.nan
-    y = np.zeros((S, T))
     if len(kept) == 0:  # nothing can bind: the sites alone are the plan
         best_lb = alone_bound
-    cap = price_cap(sites)
-    center = None  # the prices with the best Lagrangian bound so far (Wentges smoothing's stability centre)
-    alpha = SMOOTHING
+    center = None  # the prices with the best Lagrangian bound so far (the stability centre)
     while len(kept) and it < max_iter:
-        it += 1
-        ti = time.monotonic()
+        tm = time.monotonic()
         z, lam, pbar, y, w, art = master.solve()
-        a = alpha if (center is not None and art <= 1e-9) else 0.0
-        y_sep = y if a == 0.0 else a * center + (1.0 - a) * y
-        y_sep = np.clip(y_sep, -cap, cap)
-        priced = runner.map_sites(price_site, sites, [(y_sep[s], options) for s in range(S)])
-        lb = master.network_value(y_sep)
-        added = 0
-        for s, pr in enumerate(priced):
-            task_s.append(pr.seconds)
-            lb += pr.priced_bound
-            # a column enters if it prices out against the master's own duals
-            if math.isfinite(pr.cost) and pr.cost + float(y[s] @ pr.net_kw) - w[s] < -REDUCED_COST_TOL * max(
-                1.0, abs(w[s])
-            ):
-                master.add(s, pr.cost, pr.net_kw)
-                added += 1
-        improved = math.isfinite(lb) and lb > best_lb
-        if improved:
-            best_lb, center = lb, y_sep
-        gap = max(0.0, z - best_lb) / max(abs(best_lb), 1.0)
-        rec = {
-            "iteration": it,
-            "master": z,
-            "bound": best_lb,
-            "gap": gap,
-            "artificial": art,
-            "added": added,
-            "smoothing": a,
-            "seconds": time.monotonic() - ti,
-        }
-        history.append(rec)
-        if log is not None:
-            log(rec)
-        if gap <= tol and art <= 1e-9:
+        master_s = time.monotonic() - tm
+        k = 0  # mispricings in a row at this master
+        while it < max_iter:
+            it += 1
+            ti = time.monotonic()
+            a = max(0.0, 1.0 - (k + 1) * (1.0 - alpha0)) if (center is not None and art <= 1e-9) else 0.0
+            y_sep = np.clip(y if a == 0.0 else a * center + (1.0 - a) * y, -cap, cap)
+            tp = time.monotonic()
+            priced = runner.map_sites(price_lp, sites, [(token, y_sep[s], lp_limit) for s in range(S)])
+            pricing_s = time.monotonic() - tp
+            lb = master.network_value(y_sep)
+            added = added_out = 0
+            for s, pr in enumerate(priced):
+                lp_s.append(pr.seconds)
+                lb += pr.priced_bound  # nan (a failed LP) makes the round's bound unusable
+                if not math.isfinite(pr.cost):
+                    continue
+                rc_out = pr.cost + float(y[s] @ pr.net_kw) - w[s]
+                rc_sep = pr.cost + float(y_sep[s] @ pr.net_kw) - w[s]
+                tol_s = REDUCED_COST_TOL * max(1.0, abs(w[s]))
+                if rc_out < -tol_s:
+                    added_out += 1
+                if rc_out < -tol_s or rc_sep < -tol_s:
+                    master.add(s, pr.cost, pr.net_kw)
+                    added += 1
+            if math.isfinite(lb) and lb > best_lb:
+                best_lb, center = lb, y_sep
+            gap = max(0.0, z - best_lb) / max(abs(best_lb), 1.0)
+            rec = {
+                "iteration": it,
+                "master": z,
+                "bound": best_lb,
+                "round_bound": lb,
+                "gap": gap,
+                "artificial": art,
+                "added": added,
+                "priced_out": added_out,
+                "smoothing": a,
+                "seconds": time.monotonic() - ti + master_s,
+                "master_seconds": master_s,
+                "pricing_seconds": pricing_s,
+            }
+            master_s = 0.0
+            history.append(rec)
+            if log is not None:
+                log(rec)
+            if (gap <= tol and art <= 1e-9) or added_out or a == 0.0:
+                break
+            k += 1  # a mispricing: price again nearer the master's duals, same master
+        if history[-1]["gap"] <= tol and art <= 1e-9:
             break
-        if added == 0 and a == 0.0:
+        if history[-1]["priced_out"] == 0 and history[-1]["smoothing"] == 0.0:
             break  # no column prices out at the master's duals: the master is optimal
-        # a mispricing (no column) or a smoothed round that did not raise the bound: price at the master's duals
-        alpha = SMOOTHING if (added and improved) else 0.0
     if len(kept):
+        tm = time.monotonic()
         z, lam, pbar, y, w, art = master.solve()
         if art > 1e-6:
+            capped = it >= max_iter and (not history or history[-1]["priced_out"] or history[-1]["smoothing"])
             raise InfeasibleError(
-                f"no plan of the {S} sites keeps the network's limits (the master needs {art:.3g} of artificial slack)"
+                f"after {it} rounds (the cap) the master still needs {art:.3g} of artificial slack: raise the cap"
+                if capped
+                else f"no plan of the {S} sites keeps the network's limits (the master needs {art:.3g} of artificial slack)"
             )
-        cap = REPAIR_CENTRAL_MAX_VEHICLES if repair_central_max_vehicles is None else repair_central_max_vehicles
-        final, repair = _repair(sites, rows, master, lam, pbar, y, options, runner, p_lo, p_hi, cap)
+        cap_v = REPAIR_CENTRAL_MAX_VEHICLES if repair_central_max_vehicles is None else repair_central_max_vehicles
+        final, repair = _repair(
+            sites, rows, kept, coef, master, lam, pbar, options, runner, p_lo, p_hi, cap_v, best_lb, tol
+        )
+        repair["seconds"] = time.monotonic() - tm
     else:
-        repair = {"fractional_sites": 0}
+        repair = {}
         final = runner.map_sites(price_site, sites, [(None, options, None, None, True) for s in range(S)])
     bad = [sites[s].name for s, pr in enumerate(final) if pr.values is None]
     if bad:
         raise InfeasibleError(f"repair: sites {', '.join(bad[:5])} have no plan within their network ranges")
-    task_s += [pr.seconds for pr in final]
+    milp_s += [pr.seconds for pr in final]
     net = np.array([pr.net_kw for pr in final])
-    from .plan import bus_load_kw
-
     resid = float(rows.excess(bus_load_kw(sites, net, rows.coef.shape[1])).max()) if rows.n_rows else 0.0
     cost = np.array([pr.cost for pr in final])
+
+    def stats(v):
+        return {
+            "count": len(v),
+            "median": float(np.median(v)) if v else 0.0,
+            "mean": float(np.mean(v)) if v else 0.0,
+            "total": float(np.sum(v)),
+        }
+
     return FeederPlan(
         values=[pr.values for pr in final],
         net_kw=net,
@@ -567,6 +910,8 @@ def decompose(
         seconds=time.monotonic() - t0,
         info={
             "method": "dantzig-wolfe",
+            "pricing": "lp relaxation (cached per worker, warm)",
+            "smoothing": alpha0,
             "rows_kept": len(kept),
             "iterations": it,
             "history": history,
@@ -574,11 +919,9 @@ def decompose(
             "lagrangian_bound": best_lb,
             "primal_residual": resid,
             "alone_cost": alone_cost,
-            "task_seconds": {
-                "count": len(task_s),
-                "median": float(np.median(task_s)) if task_s else 0.0,
-                "total": float(np.sum(task_s)),
-            },
+            "task_seconds": stats(milp_s + lp_s),
+            "lp_task_seconds": stats(lp_s),
+            "milp_task_seconds": stats(milp_s),
             "columns": int(sum(len(c) for c in master.cost)),
             "repair": repair,
         },
