@@ -983,4 +983,6 @@ def replace_scenario(sc: Scenario, changes: dict, workdir: str | os.PathLike | N
         if "pv_series_scale" in new and "pv_kw" not in out.series.columns:
             raise ScenarioError(f"{where}: field 'pv_series_scale': the time series has no pv_kw column")
         out = apply_edits(out, dataclasses.replace(edits, **new), workdir or _default_workdir())
+    if out is not sc and getattr(sc, "soft_checkpoints", None) is not None:  # Python-level, not in the config
+        out = dataclasses.replace(out, soft_checkpoints=sc.soft_checkpoints)
     return out

@@ -127,3 +127,12 @@ def test_numpy_matrices_are_the_pyomo_model_with_checkpoints(tmp_path, seed, bin
     assert short > 0
     s = fast.summary
     assert s["objective"] == pytest.approx(s["total_cost"] + short + s.get("carbon_cost", 0.0), rel=1e-9)
+
+
+def test_checkpoints_survive_a_replace(tmp_path):
+    """Scenario.replace rebuilds from the YAML config: the Python-level checkpoints are carried over
+    (never silently dropped), and still priced."""
+    sc = one_car(tmp_path, 0.1, 1.0).replace(import_limit_kw=50)
+    assert sc.soft_checkpoints is not None and len(sc.soft_checkpoints) == 2
+    res = gridopt.optimize(sc, EXACT, baseline=False)
+    assert res.summary["objective"] == pytest.approx(6.5, abs=1e-6)
