@@ -66,6 +66,7 @@ from .lagrange import LAGRANGE_SHARE, lagrange_stage
 from .local_repair import LOCAL_REPAIR_MIN_COLUMNS, repair_conflicts
 from .matrix import MatrixModel, build_matrix, one_meter_steps, soc_after
 from .solve import SolveReport, Status, relative_gap
+from .split import split_first
 
 #: A power below this is zero when reading the LP's plan [kW].
 POWER_TOL = 1e-6
@@ -454,6 +455,16 @@ def solve_fast(
         status = Status.OPTIMAL if relative_gap(upper, bound) <= target * (1 + 1e-9) else Status.TIME_LIMIT
         return done(best, report(status, upper, bound, method(), term))
 
+    # 1a. a large site without site-level binaries: K shares of it first (gridopt.optimizer.split),
+    #     a plan and a Lagrangian bound without the whole LP; the whole LP below if their gap misses
+    split = split_first(lp, mm, left, well_scaled(lp))
+    if split is not None:
+        stages.update(split.stages)
+        if split.plan is not None and split.upper < upper:
+            best, upper, source = split.plan, split.upper, "split"
+            ran.append("split")
+        if best is not None and relative_gap(upper, split.lower) <= target:
+            return done(best, report(Status.OPTIMAL, upper, split.lower, method(), "gap proven by the split's bound"))
     note_stage("lp", upper, -math.inf)  # the app's progress (gridopt.optimizer.highs.Watch)
     # 1. the LP bound (without scaling: the model is well scaled already, and HiGHS's
     #    scaling doubled the time of the same iterations on large fleets; benchmarks/)
