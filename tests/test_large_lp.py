@@ -197,6 +197,7 @@ def test_fast_path_with_the_split_matches_the_pyomo_milp(scenarios, exact, case,
 
     monkeypatch.setattr(split, "SPLIT_MIN_VEHICLES", 0)
     monkeypatch.setattr(split, "SPLIT_VEHICLES_PER_GROUP", 20)
+    monkeypatch.setattr(split, "SPLIT_MIN_GAP", 0.0)
     sc = scenarios[case]
     optimum = exact[case]
     for gap in (1e-1, 1e-3):
@@ -211,3 +212,15 @@ def test_fast_path_with_the_split_matches_the_pyomo_milp(scenarios, exact, case,
         assert s["total_cost"] >= optimum - 1e-6 * max(1, abs(optimum))
         assert s["mip_gap"] <= gap + 1e-9
         assert check_schedule(sc, res.schedule, res.site, res.unmet) == []
+
+
+def test_split_is_not_tried_for_a_gap_target_it_does_not_reach(scenarios, monkeypatch):
+    """Below SPLIT_MIN_GAP (0.2%) the split would only add its time before the whole LP: not tried."""
+    from gridopt.optimizer import split
+
+    monkeypatch.setattr(split, "SPLIT_MIN_VEHICLES", 0)
+    monkeypatch.setattr(split, "SPLIT_VEHICLES_PER_GROUP", 20)
+    sc = scenarios[(40, 6, True)]
+    for gap, tried in ((1e-3, False), (split.SPLIT_MIN_GAP, True)):
+        res = gridopt.optimize(sc, gridopt.SolverOptions(time_limit_s=60, mip_rel_gap=gap), baseline=False)
+        assert ("split_groups" in res.summary["stages"]) == tried

@@ -455,9 +455,9 @@ def solve_fast(
         status = Status.OPTIMAL if relative_gap(upper, bound) <= target * (1 + 1e-9) else Status.TIME_LIMIT
         return done(best, report(status, upper, bound, method(), term))
 
-    # 1a. a large site without site-level binaries: K shares of it first (gridopt.optimizer.split),
-    #     a plan and a Lagrangian bound without the whole LP; the whole LP below if their gap misses
-    split = split_first(lp, mm, left, well_scaled(lp))
+    # 1a. a large site without site-level binaries, a gap target of 0.2% or more: K shares of it first
+    #     (gridopt.optimizer.split), a plan and a bound without the whole LP; the whole LP if their gap misses
+    split = split_first(lp, mm, left, well_scaled(lp), target)
     if split is not None:
         stages.update(split.stages)
         if split.plan is not None and split.upper < upper:

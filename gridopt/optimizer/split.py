@@ -55,6 +55,9 @@ from .matrix import MatrixModel
 SPLIT_MIN_VEHICLES = 5_000
 #: Vehicles per group: 2,500 proved 0.17% on run.py's 10,000-vehicle day (1,000: 0.30%, 500: 1.05%).
 SPLIT_VEHICLES_PER_GROUP = 2_500
+#: Smallest gap target for which the split is tried: its proven gap was 0.17-0.18% on run.py's
+#: 10,000-vehicle day, so a tighter target would only pay for it and then solve the whole LP anyway.
+SPLIT_MIN_GAP = 2e-3
 #: Site column blocks of :class:`MatrixModel` (no vehicle's own).
 SITE_BLOCKS = (
     "col_imp",
@@ -366,14 +369,17 @@ def split_solve(lp: MatrixModel, mm: MatrixModel, n_groups: int, left, unscaled:
     return out
 
 
-def split_first(lp: MatrixModel, mm: MatrixModel, left, unscaled: bool = True) -> SplitResult | None:
+def split_first(
+    lp: MatrixModel, mm: MatrixModel, left, unscaled: bool = True, gap: float = SPLIT_MIN_GAP
+) -> SplitResult | None:
     """:func:`split_solve` with ``ceil(vehicles / SPLIT_VEHICLES_PER_GROUP)`` shares, where it applies.
 
-    It applies to at least :data:`SPLIT_MIN_VEHICLES` vehicles and no site-level binaries
-    (one-meter steps, charger assignment); None elsewhere.
+    It applies to at least :data:`SPLIT_MIN_VEHICLES` vehicles, no site-level binaries
+    (one-meter steps, charger assignment) and a gap target ``gap`` of at least
+    :data:`SPLIT_MIN_GAP`; None elsewhere.
     """
     n_veh = int(mm.pair_v.max()) + 1 if len(mm.pair_v) else 0
-    if n_veh < SPLIT_MIN_VEHICLES or len(mm.col_z) or mm.charger_block is not None:
+    if n_veh < SPLIT_MIN_VEHICLES or gap < SPLIT_MIN_GAP or len(mm.col_z) or mm.charger_block is not None:
         return None
     n_groups = math.ceil(n_veh / SPLIT_VEHICLES_PER_GROUP)
     if n_groups < 2:
