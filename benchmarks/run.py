@@ -130,11 +130,14 @@ def run_case(case, seed_base: int = 1) -> dict:
     runs = []
     for r in range(repeats):
         cmd = [sys.executable, __file__, "--worker", json.dumps([method, n, binding, gap, tl, seed_base])]
+        load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=tl * 3 + 120)
         if proc.returncode != 0:
             runs.append({"status": "crashed", "error": proc.stderr[-300:]})
         else:
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        if load0 is not None:
+            runs[-1]["load"] = [load0, os.getloadavg()[0]]
         print(
             f"  {label} n={n} run {r + 1}/{repeats}: {runs[-1].get('status')} {runs[-1].get('total_s', 0):.2f} s",
             flush=True,
@@ -187,17 +190,7 @@ def write_report(results: list[dict], replan: dict | None, info: dict, path_md: 
     ]
     milp = {(r["vehicles"], r["binding"]): r for r in results if r["method"] == "milp"}
     for r in results:
-        ref = milp.get((r["vehicles"], r["binding"])) if r["method"] != "milp" else None
-        ref_cost = (
-            fmt(ref["cost"], ".3f") + (f" (gap {ref['gap']:.1e})" if ref and ref["gap"] is not None else "")
-            if ref
-            else ""
-        )
-        lines.append(
-            f"| {r['label']} | {r['vehicles']} | {fmt(r['variables'], ',')} | {fmt(r['binaries'], ',')} | "
-            f"{fmt(r['build_s'], '.2f')} | {fmt(r['solve_s'], '.2f')} | {fmt(r['total_s'], '.2f')} | {fmt(r['peak_mb'], '.0f')} | "
-            f"{fmt(r['gap'], '.1e')} | {'/'.join(m for m in r['methods'] if m) or ', '.join(r['status'])} | {fmt(r['cost'], '.3f')} | {ref_cost} |"
-        )
+        lines.append(table_row(r, milp))
     if replan:
         lines += [
             "",
@@ -212,6 +205,78 @@ def write_report(results: list[dict], replan: dict | None, info: dict, path_md: 
     text = "\n".join(lines) + "\n"
     path_md.write_text(text)
     return text
+
+
+def table_row(r: dict, milp: dict) -> str:
+    """The row of ``r`` in the results table (``milp``: the MILP results by (vehicles, binding))."""
+    ref = milp.get((r["vehicles"], r["binding"])) if r["method"] != "milp" else None
+    ref_cost = (
+        fmt(ref["cost"], ".3f") + (f" (gap {ref['gap']:.1e})" if ref and ref["gap"] is not None else "") if ref else ""
+    )
+    return (
+        f"| {r['label']} | {r['vehicles']} | {fmt(r['variables'], ',')} | {fmt(r['binaries'], ',')} | "
+        f"{fmt(r['build_s'], '.2f')} | {fmt(r['solve_s'], '.2f')} | {fmt(r['total_s'], '.2f')} | {fmt(r['peak_mb'], '.0f')} | "
+        f"{fmt(r['gap'], '.1e')} | {'/'.join(m for m in r['methods'] if m) or ', '.join(r['status'])} | {fmt(r['cost'], '.3f')} | {ref_cost} |"
+    )
+
+
+NOTES_BEGIN, NOTES_END = "<!-- re-measured rows: begin -->", "<!-- re-measured rows: end -->"
+
+
+def merge_case(result: dict, info: dict, path_md: Path, path_json: Path) -> None:
+    """Put one re-measured case into the existing table (``--case``): its row replaced, the others kept.
+
+    ``results.json`` gets the case's entry replaced (with this run's machine info and date beside it);
+    ``results.md`` gets its table row replaced and a line on when and at what load it was measured,
+    in a marked block under the table. Every other row and section stays as it was.
+    """
+    data = json.loads(path_json.read_text()) if path_json.exists() else {"machine": info, "results": []}
+    key = (result["label"], result["vehicles"])
+    result = {**result, "measured": info["date"], "machine": info}
+    rows = [r for r in data["results"] if (r["label"], r["vehicles"]) != key]
+    data["results"] = (
+        [*rows, result]
+        if len(rows) == len(data["results"])
+        else [result if (r["label"], r["vehicles"]) == key else r for r in data["results"]]
+    )
+    path_json.write_text(json.dumps(data, indent=1))
+    milp = {(r["vehicles"], r["binding"]): r for r in data["results"] if r["method"] == "milp"}
+    lines = path_md.read_text().splitlines() if path_md.exists() else []
+    prefix = f"| {result['label']} | {result['vehicles']} |"
+    new_row = table_row(result, milp)
+    at = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+    head = next((i for i, line in enumerate(lines) if line.startswith("| case | vehicles |")), None)
+    if head is None:
+        raise SystemExit(f"{path_md}: no results table to put the case into (run the whole suite first)")
+    end = head
+    while end + 1 < len(lines) and lines[end + 1].startswith("|"):
+        end += 1
+    if at:
+        lines[at[0]] = new_row
+    else:  # after the main table's last row
+        lines.insert(end + 1, new_row)
+        end += 1
+    loads = [x.get("load") for x in result["runs"] if x.get("load")]
+    note = (
+        f"- `{result['label']} {result['vehicles']}` re-measured {info['date']} (`python benchmarks/run.py --case "
+        f"{result['label']}:{result['vehicles']} --repeat {result['repeats']}`, median of {result['repeats']} fresh "
+        f"processes; total s of the runs: {', '.join(fmt(x.get('total_s'), '.2f') for x in result['runs'])}; "
+        f"1-minute load average before / after each run: {', '.join(f'{a:.1f}/{b:.1f}' for a, b in loads)}; "
+        f"highspy {info['versions'].get('highspy')})."
+    )
+    if NOTES_BEGIN in lines:
+        b, e = lines.index(NOTES_BEGIN), lines.index(NOTES_END)
+        kept = [x for x in lines[b + 1 : e] if not x.startswith(f"- `{result['label']} {result['vehicles']}` ")]
+        lines[b : e + 1] = [NOTES_BEGIN, *kept, note, NOTES_END]
+    else:
+        lines[end + 1 : end + 1] = [
+            "",
+            "Rows re-measured on their own (the others as in the header):",
+            NOTES_BEGIN,
+            note,
+            NOTES_END,
+        ]
+    path_md.write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -241,6 +306,12 @@ def main(argv=None) -> int:
         results.append(run_case(c))
     replan = replan_run() if not args.case else None
     out = Path(args.out)
+    if args.case:  # one case: its row replaced in the existing table, the others kept
+        info["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        for r in results:
+            merge_case(r, info, Path(str(out) + ".md"), Path(str(out) + ".json"))
+        print(Path(str(out) + ".md").read_text())
+        return 0
     Path(str(out) + ".json").write_text(json.dumps({"machine": info, "results": results, "replan": replan}, indent=1))
     print(write_report(results, replan, info, Path(str(out) + ".md")))
     return 0
