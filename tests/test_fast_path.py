@@ -207,6 +207,16 @@ def test_slowdown_is_wall_over_cpu_time_of_a_spin_within_its_bounds(monkeypatch)
     assert pace.slowdown() == pytest.approx(4.0)
 
 
+def test_an_estimate_is_scaled_only_where_it_can_matter(monkeypatch):
+    """0.1 s of work with 60 s left stays 0.1 s without measuring; with 2 s left it is scaled."""
+    from gridopt.optimizer import pace
+
+    calls = []
+    monkeypatch.setattr(pace, "slowdown", lambda: calls.append(1) or 3.0)
+    assert pace.scaled(0.1, 60.0) == 0.1 and not calls
+    assert pace.scaled(0.1, 2.0) == pytest.approx(0.3) and calls == [1]
+
+
 def test_slowdown_on_this_machine_is_a_factor_within_bounds():
     from gridopt.optimizer import pace
 

@@ -25,7 +25,7 @@ from .diagnose import explain_infeasible_site, site_conflicts
 from .early import polish_early
 from .extract import extract, frames
 from .fast import plan_arrays, solve_fast
-from .pace import slowdown
+from .pace import scaled
 from .reach import reachable_kwh
 from .solve import SolveReport, Status, relative_gap, solve
 
@@ -217,7 +217,7 @@ def optimize(
     left = deadline - time.monotonic()
     post_s = post_solve_seconds(plan.plugged.size, baseline)
     post_s += flexibility_seconds(sc.grid.n_steps, plan.plugged.size) if flexibility else 0.0
-    post_s *= slowdown()  # on a busy machine the work after the solver takes longer (optimizer.pace)
+    post_s = scaled(post_s, left)  # on a busy machine the work after the solver takes longer (optimizer.pace)
     solve_deadline = deadline - min(post_s, 0.5 * max(0.0, left))
     if method == "milp":
         model, data = build_model(sc, plan)

@@ -50,3 +50,15 @@ def slowdown() -> float:
     if _cache is None or now - _cache[0] > CACHE_S:
         _cache = (now, measure())
     return _cache[1]
+
+
+#: An estimate is scaled only where, at :data:`MAX_SLOWDOWN`, it would exceed this share of the time left.
+NEGLIGIBLE_SHARE = 0.02
+
+
+def scaled(estimate_s: float, left_s: float) -> float:
+    """``estimate_s`` [s] times :func:`slowdown`; unscaled (no measuring spin) where even the largest
+    factor would leave it below :data:`NEGLIGIBLE_SHARE` of ``left_s`` [s] (a small plan, a long limit)."""
+    if estimate_s * MAX_SLOWDOWN <= NEGLIGIBLE_SHARE * left_s:
+        return estimate_s
+    return estimate_s * slowdown()
