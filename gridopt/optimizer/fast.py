@@ -61,7 +61,7 @@ from ..fleet import FleetPlan
 from ..scenario import Scenario, SolverOptions, step_inputs
 from .circuit import round_assignment
 from .greedy import FEAS_TOL, greedy_plan, max_violation
-from .highs import highs_version, new_highs, run_until
+from .highs import highs_inf, highs_version, new_highs, run_until
 from .lagrange import LAGRANGE_SHARE, lagrange_stage
 from .local_repair import LOCAL_REPAIR_MIN_COLUMNS, repair_conflicts
 from .matrix import MatrixModel, build_matrix, one_meter_steps, soc_after
@@ -104,23 +104,38 @@ def _highs(threads: int | None = None) -> highspy.Highs:
     return h
 
 
-def _pass(h: highspy.Highs, mm: MatrixModel, integral: bool, n_rows: int | None = None) -> None:
-    """Pass ``mm`` to ``h``: its first ``n_rows`` rows (all by default)."""
-    n_rows = mm.n_rows if n_rows is None else n_rows
+def highs_lp(mm: MatrixModel, n_rows: int, col_lb: np.ndarray, col_ub: np.ndarray) -> highspy.HighsLp:
+    """``mm``'s first ``n_rows`` rows as a continuous HiGHS LP with column bounds ``col_lb``, ``col_ub``.
+
+    Parameters
+    ----------
+    mm : MatrixModel
+    n_rows : int
+        Rows to pass (the first ones).
+    col_lb, col_ub : numpy.ndarray, shape (mm.n_cols,)
+        Column bounds [kW, kWh, ...]; infinities become HiGHS's.
+    """
     nz = int(mm.a_start[n_rows])
     lp = highspy.HighsLp()
     lp.num_col_ = mm.n_cols
     lp.num_row_ = n_rows
     inf = highspy.kHighsInf
     lp.col_cost_ = mm.cost
-    lp.col_lower_ = np.where(np.isinf(mm.col_lb), -inf, mm.col_lb)
-    lp.col_upper_ = np.where(np.isinf(mm.col_ub), inf, mm.col_ub)
+    lp.col_lower_ = np.where(np.isinf(col_lb), -inf, col_lb)
+    lp.col_upper_ = np.where(np.isinf(col_ub), inf, col_ub)
     lp.row_lower_ = np.where(np.isinf(mm.row_lb[:n_rows]), -inf, mm.row_lb[:n_rows])
     lp.row_upper_ = np.where(np.isinf(mm.row_ub[:n_rows]), inf, mm.row_ub[:n_rows])
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     lp.a_matrix_.start_ = mm.a_start[: n_rows + 1].astype(np.int32)
     lp.a_matrix_.index_ = mm.a_index[:nz]
     lp.a_matrix_.value_ = mm.a_value[:nz]
+    return lp
+
+
+def _pass(h: highspy.Highs, mm: MatrixModel, integral: bool, n_rows: int | None = None) -> None:
+    """Pass ``mm`` to ``h``: its first ``n_rows`` rows (all by default)."""
+    n_rows = mm.n_rows if n_rows is None else n_rows
+    lp = highs_lp(mm, n_rows, mm.col_lb, mm.col_ub)
     if integral and len(mm.binary):
         integ = np.full(mm.n_cols, highspy.HighsVarType.kContinuous)
         integ[mm.binary] = highspy.HighsVarType.kInteger
@@ -141,10 +156,6 @@ def well_scaled(mm: MatrixModel) -> bool:
     """
     a = np.abs(mm.a_value[mm.a_value != 0])
     return not len(a) or float(a.max()) <= UNSCALED_MAX_RATIO * float(a.min())
-
-
-def _inf(a: np.ndarray) -> np.ndarray:
-    return np.where(a == np.inf, highspy.kHighsInf, np.where(a == -np.inf, -highspy.kHighsInf, a))
 
 
 def _run(h: highspy.Highs, seconds: float) -> None:
@@ -332,7 +343,7 @@ def branch_on_meters(h: highspy.Highs, lp: MatrixModel, steps: np.ndarray, left)
 
     cols = np.concatenate([lp.col_imp[steps], lp.col_exp[steps]]).astype(np.int32)
     lb0 = np.concatenate([lp.col_lb[lp.col_imp[steps]], lp.col_lb[lp.col_exp[steps]]])
-    ub0 = _inf(np.concatenate([lp.col_ub[lp.col_imp[steps]], lp.col_ub[lp.col_exp[steps]]]))
+    ub0 = highs_inf(np.concatenate([lp.col_ub[lp.col_imp[steps]], lp.col_ub[lp.col_exp[steps]]]))
     pos = {int(t): i for i, t in enumerate(steps)}
     n = len(steps)
 
@@ -489,8 +500,8 @@ def solve_fast(
             lo, nz = int(lp.a_start[first]), int(lp.a_start[-1])
             h.addRows(
                 lp.n_hull_rows,
-                _inf(lp.row_lb[first:]),
-                _inf(lp.row_ub[first:]),
+                highs_inf(lp.row_lb[first:]),
+                highs_inf(lp.row_ub[first:]),
                 nz - lo,
                 (lp.a_start[first:-1] - lo).astype(np.int32),
                 lp.a_index[lo:nz],
@@ -574,9 +585,11 @@ def solve_fast(
         attempts += 1
         modes = repair(rmm, x_lp, round_up=round_up)
         if len(changed):  # undo the previous attempt's bounds
-            h.changeColsBounds(len(changed), changed.astype(np.int32), lp.col_lb[changed], _inf(lp.col_ub[changed]))
+            h.changeColsBounds(
+                len(changed), changed.astype(np.int32), lp.col_lb[changed], highs_inf(lp.col_ub[changed])
+            )
         changed, new_lb, new_ub = fixed_mode_bounds(lp, rmm, modes)
-        h.changeColsBounds(len(changed), changed.astype(np.int32), new_lb, _inf(new_ub))
+        h.changeColsBounds(len(changed), changed.astype(np.int32), new_lb, highs_inf(new_ub))
         _run(h, left())
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             obj = h.getInfo().objective_function_value

@@ -211,15 +211,17 @@ def greedy_plan(sc: Scenario, plan: FleetPlan, mm: MatrixModel) -> np.ndarray | 
     return None
 
 
-def _cheapest_steps(f: _Fleet) -> _Decisions | None:
-    """Each segment, by earliest end, charges what it needs in its cheapest steps that have room.
+def _tiers(f: _Fleet) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two tiers of power a step offers vehicles, for :func:`_cheapest_steps`.
 
-    A step offers two tiers of power: PV above the base load (at the export
-    price it would otherwise earn, 0 where it would be curtailed) and import
-    headroom (at the import price). Only for sites that never need V2G nor must
-    absorb PV (else None: :func:`_step_by_step` handles those).
+    Returns
+    -------
+    (cap, price) or None
+        ``cap``, shape (2, T): power left for vehicles [kW] from PV above the base load
+        (tier 0) and from import headroom (tier 1); ``price``, shape (2, T): what a kWh
+        of each costs [currency/kWh]. None where the site needs V2G somewhere or has PV
+        that must go into vehicles.
     """
-    T, dt = f.T, f.dt
     surplus = np.maximum(0.0, f.pv - f.base)
     headroom = f.imp_lim - np.maximum(0.0, f.base - f.pv)
     if np.any(headroom < -1e-9):
@@ -232,8 +234,33 @@ def _cheapest_steps(f: _Fleet) -> _Decisions | None:
         price_a = np.where((f.ep > 0) & (surplus <= f.exp_lim), f.ep, 0.0)
     else:
         price_a = f.ep.copy()
-    cap = np.stack([surplus, np.minimum(headroom, 1e12)])  # (2, T) power left for vehicles [kW]
-    price = np.stack([price_a, f.ip])
+    cap = np.stack([surplus, np.minimum(headroom, 1e12)])
+    return cap, np.stack([price_a, f.ip])
+
+
+def _events(f: _Fleet) -> dict[int, list[int]]:
+    """Segments by the step at which they start or (if not empty) end: {step: [segment, ...]}."""
+    events: dict[int, list[int]] = {}
+    for j in range(len(f.s_v)):
+        events.setdefault(int(f.s_start[j]), []).append(j)
+        if f.s_end[j] != f.s_start[j]:
+            events.setdefault(int(f.s_end[j]), []).append(j)
+    return events
+
+
+def _cheapest_steps(f: _Fleet) -> _Decisions | None:
+    """Each segment, by earliest end, charges what it needs in its cheapest steps that have room.
+
+    A step offers two tiers of power: PV above the base load (at the export
+    price it would otherwise earn, 0 where it would be curtailed) and import
+    headroom (at the import price). Only for sites that never need V2G nor must
+    absorb PV (else None: :func:`_step_by_step` handles those).
+    """
+    T, dt = f.T, f.dt
+    tiers = _tiers(f)
+    if tiers is None:
+        return None
+    cap, price = tiers
     S, R = len(f.s_v), len(f.r_req)
     e_start, e_req, u = np.full(S, np.nan), np.full(R, np.nan), np.zeros(R)
     charge = np.zeros((f.V, T))
@@ -294,11 +321,7 @@ def _step_by_step(f: _Fleet) -> _Decisions | None:
     base, pv, imp_lim, exp_lim = f.base, f.pv, f.imp_lim, f.exp_lim
     s_v, s_start, s_end, target = f.s_v, f.s_start, f.s_end, f.target
     S, R = len(s_v), len(f.r_req)
-    events: dict[int, list[int]] = {}
-    for j in range(S):
-        events.setdefault(int(s_start[j]), []).append(j)
-        if s_end[j] != s_start[j]:
-            events.setdefault(int(s_end[j]), []).append(j)
+    events = _events(f)
 
     e_start = np.full(S, np.nan)
     e_req = np.full(R, np.nan)

@@ -207,21 +207,13 @@ def _fill_block(mm: MatrixModel, blk: ChargerBlock, held: dict, x: np.ndarray) -
 
 def _cheapest_steps(f, lim: _Limits, circ: _CircuitState):
     """:func:`gridopt.optimizer.greedy._cheapest_steps` with each step's power within the charger and the circuit."""
-    from .greedy import _close, _Decisions, _segment_start
+    from .greedy import _close, _Decisions, _segment_start, _tiers
 
     T, dt = f.T, f.dt
-    surplus = np.maximum(0.0, f.pv - f.base)
-    headroom = f.imp_lim - np.maximum(0.0, f.base - f.pv)
-    if np.any(headroom < -1e-9):
-        return None  # the site needs V2G somewhere
-    if not f.curtailable and np.any(f.pv - f.base > f.exp_lim + 1e-9):
-        return None  # PV that must go into vehicles
-    if f.curtailable:
-        price_a = np.where((f.ep > 0) & (surplus <= f.exp_lim), f.ep, 0.0)
-    else:
-        price_a = f.ep.copy()
-    cap = np.stack([surplus, np.minimum(headroom, 1e12)])  # (2, T) power left for vehicles [kW]
-    price = np.stack([price_a, f.ip])
+    tiers = _tiers(f)
+    if tiers is None:
+        return None
+    cap, price = tiers
     S, R = len(f.s_v), len(f.r_req)
     e_start, e_req, u = np.full(S, np.nan), np.full(R, np.nan), np.zeros(R)
     charge = np.zeros((f.V, T))
@@ -277,15 +269,11 @@ def _cheapest_steps(f, lim: _Limits, circ: _CircuitState):
 
 def _step_by_step(f, lim: _Limits, circ: _CircuitState):
     """:func:`gridopt.optimizer.greedy._step_by_step` with each power within the charger and the circuit."""
-    from .greedy import _close, _Decisions, _segment_start
+    from .greedy import _close, _Decisions, _events, _segment_start
 
     T, dt, V = f.T, f.dt, f.V
     S, R = len(f.s_v), len(f.r_req)
-    events: dict[int, list[int]] = {}
-    for j in range(S):
-        events.setdefault(int(f.s_start[j]), []).append(j)
-        if f.s_end[j] != f.s_start[j]:
-            events.setdefault(int(f.s_end[j]), []).append(j)
+    events = _events(f)
     e_start, e_req, u = np.full(S, np.nan), np.full(R, np.nan), np.zeros(R)
     charge, discharge = np.zeros((V, T)), np.zeros((V, T))
     soc_after = np.full((V, T), np.nan)

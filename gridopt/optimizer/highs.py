@@ -26,6 +26,7 @@ import threading
 from importlib import metadata
 
 import highspy
+import numpy as np
 
 #: highspy releases gridopt is tested with: ``>= 1.16, < 1.17`` (as in pyproject.toml).
 TESTED_HIGHSPY = ((1, 16), (1, 17))
@@ -201,3 +202,8 @@ def note_stage(name: str, incumbent: float, bound: float) -> None:
     w = watched()
     if w is not None:
         w.stage(name, incumbent, bound)
+
+
+def highs_inf(a: np.ndarray) -> np.ndarray:
+    """``a`` (bounds, any shape) with numpy's infinities as HiGHS's (``highspy.kHighsInf``), as floats."""
+    return np.where(a == np.inf, highspy.kHighsInf, np.where(a == -np.inf, -highspy.kHighsInf, a))

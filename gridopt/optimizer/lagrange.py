@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from .highs import new_highs, run_until
+from .highs import highs_inf, new_highs, run_until
 from .matrix import MatrixModel
 
 #: Site-wide column blocks of :class:`MatrixModel` (owner -1).
@@ -111,6 +111,34 @@ def _row_of_nz(m: MatrixModel) -> np.ndarray:
     return np.repeat(np.arange(m.n_rows), np.diff(m.a_start[: m.n_rows + 1]))
 
 
+def _row_span(o: np.ndarray, rnz: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lowest and highest vehicle owner in each row, and whether the row holds a site column.
+
+    Parameters
+    ----------
+    o : ndarray of int, shape (nnz,)
+        Owner of each nonzero's column.
+    rnz : ndarray of int, shape (nnz,)
+        Row of each nonzero.
+    n_rows : int
+        Rows of the model.
+
+    Returns
+    -------
+    lo, hi : ndarray of int, shape (n_rows,)
+        Lowest and highest vehicle owner (int64 max and -1 in a row without vehicle columns).
+    site_row : ndarray of bool, shape (n_rows,)
+    """
+    veh = o >= 0
+    lo = np.full(n_rows, np.iinfo(np.int64).max)
+    hi = np.full(n_rows, -1)
+    np.minimum.at(lo, rnz[veh], o[veh])
+    np.maximum.at(hi, rnz[veh], o[veh])
+    site_row = np.zeros(n_rows, bool)
+    site_row[rnz[o == SITE]] = True
+    return lo, hi, site_row
+
+
 def owners(m: MatrixModel) -> tuple[np.ndarray, np.ndarray]:
     """Owner of each column and of each row of ``m``.
 
@@ -135,30 +163,16 @@ def owners(m: MatrixModel) -> tuple[np.ndarray, np.ndarray]:
         own[cols[has]] = m.pair_v[has]
     rnz = _row_of_nz(m)
     idx = m.a_index[: len(rnz)].astype(np.int64)
-    big = np.iinfo(np.int64).max
     for _ in range(20):  # a column of one vehicle is at most a few rows from its pairs' columns
         o = own[idx]
-        veh = o >= 0
-        lo = np.full(m.n_rows, big)
-        hi = np.full(m.n_rows, -1)
-        np.minimum.at(lo, rnz[veh], o[veh])
-        np.maximum.at(hi, rnz[veh], o[veh])
-        site_row = np.zeros(m.n_rows, bool)
-        site_row[rnz[o == SITE]] = True
+        lo, hi, site_row = _row_span(o, rnz, m.n_rows)
         one = (lo == hi) & ~site_row
         fill = (o == unknown) & one[rnz]
         if not fill.any():
             break
         own[idx[fill]] = lo[rnz[fill]]
     own[own == unknown] = SITE
-    o = own[idx]
-    veh = o >= 0
-    lo = np.full(m.n_rows, big)
-    hi = np.full(m.n_rows, -1)
-    np.minimum.at(lo, rnz[veh], o[veh])
-    np.maximum.at(hi, rnz[veh], o[veh])
-    site_row = np.zeros(m.n_rows, bool)
-    site_row[rnz[o == SITE]] = True
+    lo, hi, site_row = _row_span(own[idx], rnz, m.n_rows)
     row = np.full(m.n_rows, COUPLING, np.int64)
     row[(lo == hi) & ~site_row] = lo[(lo == hi) & ~site_row]
     row[hi < 0] = SITE  # rows without vehicle columns (or empty)
@@ -173,10 +187,6 @@ def priced_cost(m: MatrixModel, row_owner: np.ndarray, y: np.ndarray) -> np.ndar
     out = m.cost.astype(float).copy()
     np.subtract.at(out, idx, m.a_value[: len(rnz)] * y_c[rnz])
     return out
-
-
-def _inf(a: np.ndarray) -> np.ndarray:
-    return np.where(a == np.inf, highspy.kHighsInf, np.where(a == -np.inf, -highspy.kHighsInf, a))
 
 
 @dataclass
@@ -200,10 +210,10 @@ def subproblem_lp(m: MatrixModel, sub: Subproblem, cost: np.ndarray, integral: b
     lp.num_col_ = len(sub.cols)
     lp.num_row_ = len(sub.rows)
     lp.col_cost_ = cost[sub.cols]
-    lp.col_lower_ = _inf(m.col_lb[sub.cols])
-    lp.col_upper_ = _inf(m.col_ub[sub.cols])
-    lp.row_lower_ = _inf(m.row_lb[sub.rows])
-    lp.row_upper_ = _inf(m.row_ub[sub.rows])
+    lp.col_lower_ = highs_inf(m.col_lb[sub.cols])
+    lp.col_upper_ = highs_inf(m.col_ub[sub.cols])
+    lp.row_lower_ = highs_inf(m.row_lb[sub.rows])
+    lp.row_upper_ = highs_inf(m.row_ub[sub.rows])
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     lp.a_matrix_.start_ = np.asarray(starts, np.int32)
     lp.a_matrix_.index_ = np.asarray(index, np.int32)

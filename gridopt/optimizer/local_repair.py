@@ -133,20 +133,9 @@ def local_repair(
         s, d = src[has], dst[has]
         v = np.clip(x[s], lb[d], ub[d])
         lb[d] = ub[d] = v
-    n_rows = lp.n_rows - lp.n_hull_rows
-    nz = int(lp.a_start[n_rows])
-    inf = highspy.kHighsInf
-    m = highspy.HighsLp()
-    m.num_col_, m.num_row_ = lp.n_cols, n_rows
-    m.col_cost_ = lp.cost
-    m.col_lower_ = np.where(np.isinf(lb), -inf, lb)
-    m.col_upper_ = np.where(np.isinf(ub), inf, ub)
-    m.row_lower_ = np.where(np.isinf(lp.row_lb[:n_rows]), -inf, lp.row_lb[:n_rows])
-    m.row_upper_ = np.where(np.isinf(lp.row_ub[:n_rows]), inf, lp.row_ub[:n_rows])
-    m.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    m.a_matrix_.start_ = lp.a_start[: n_rows + 1].astype(np.int32)
-    m.a_matrix_.index_ = lp.a_index[:nz]
-    m.a_matrix_.value_ = lp.a_value[:nz]
+    from .fast import highs_lp  # fast imports this module
+
+    m = highs_lp(lp, lp.n_rows - lp.n_hull_rows, lb, ub)
     h = new_highs()
     if unscaled:
         h.setOptionValue("simplex_scale_strategy", 0)

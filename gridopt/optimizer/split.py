@@ -48,7 +48,8 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from .highs import new_highs, run_until
+from .highs import highs_inf, new_highs, run_until
+from .lagrange import SITE_BLOCKS  # the site's column blocks (no vehicle's own)
 from .matrix import MatrixModel
 
 #: Fewest vehicles for which the fast path tries the split first (below, the whole LP is quick).
@@ -58,22 +59,6 @@ SPLIT_VEHICLES_PER_GROUP = 2_500
 #: Smallest gap target for which the split is tried: its proven gap was 0.17-0.18% on run.py's
 #: 10,000-vehicle day, so a tighter target would only pay for it and then solve the whole LP anyway.
 SPLIT_MIN_GAP = 2e-3
-#: Site column blocks of :class:`MatrixModel` (no vehicle's own).
-SITE_BLOCKS = (
-    "col_imp",
-    "col_exp",
-    "col_pv",
-    "col_peak",
-    "col_gpk",
-    "col_mean",
-    "col_dev",
-    "col_trk",
-    "col_ren",
-    "col_paid",
-    "col_short",
-    "col_z",
-    "col_chg",
-)
 
 
 @dataclass
@@ -125,13 +110,6 @@ def find_blocks(lp: MatrixModel, n_rows: int) -> Blocks:
     return Blocks(col_vehicle, row_vehicle, n_veh)
 
 
-def _inf(a: np.ndarray) -> np.ndarray:
-    out = a.astype(float).copy()
-    out[np.isposinf(out)] = highspy.kHighsInf
-    out[np.isneginf(out)] = -highspy.kHighsInf
-    return out
-
-
 def _sub_lp(lp, rows, cols, cost, col_lb, col_ub, row_lb, row_ub) -> highspy.HighsLp:
     """``lp``'s rows ``rows`` restricted to columns ``cols`` (entries of other columns dropped)."""
     local = np.full(lp.n_cols, -1, np.int64)
@@ -147,8 +125,8 @@ def _sub_lp(lp, rows, cols, cost, col_lb, col_ub, row_lb, row_ub) -> highspy.Hig
     m = highspy.HighsLp()
     m.num_col_, m.num_row_ = len(cols), len(rows)
     m.col_cost_ = cost
-    m.col_lower_, m.col_upper_ = _inf(col_lb), _inf(col_ub)
-    m.row_lower_, m.row_upper_ = _inf(row_lb), _inf(row_ub)
+    m.col_lower_, m.col_upper_ = highs_inf(col_lb), highs_inf(col_ub)
+    m.row_lower_, m.row_upper_ = highs_inf(row_lb), highs_inf(row_ub)
     m.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     m.a_matrix_.start_ = start.astype(np.int32)
     m.a_matrix_.index_ = local[lp.a_index[pos]].astype(np.int32)
@@ -339,7 +317,7 @@ def split_solve(lp: MatrixModel, mm: MatrixModel, n_groups: int, left, unscaled:
     for h, cols in zip(solvers, group_cols, strict=True):
         own = cols[: len(cols) - len(site)]
         diff = np.flatnonzero((lb_all[own] != lp.col_lb[own]) | (ub_all[own] != lp.col_ub[own]))
-        h.changeColsBounds(len(diff), diff.astype(np.int32), _inf(lb_all[own[diff]]), _inf(ub_all[own[diff]]))
+        h.changeColsBounds(len(diff), diff.astype(np.int32), highs_inf(lb_all[own[diff]]), highs_inf(ub_all[own[diff]]))
         if left() <= 0.01:
             return out
         run_until(h, left())
