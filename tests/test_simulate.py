@@ -150,6 +150,44 @@ def run(sc, actual, policy_kind, forecaster=None, **kw):
 # ---------------------------------------------------------------------------
 
 
+def trip_fleet(tmp_path, cars: list[dict], plan: list[dict]):
+    """A 12-hour trip fleet from 06:00 at 15 minutes behind a 12 kW meter that exports nothing: the scenario."""
+    path = write_scenario(
+        tmp_path,
+        vehicles=cars,
+        trips=plan,
+        start=t("06:00"),
+        horizon_hours=12,
+        step_minutes=15,
+        timezone=TZ,
+        site={"import_limit_kw": 12, "export_limit_kw": 0},
+    )
+    return gridopt.load_scenario(path)
+
+
+def real_day():
+    """The real ACN day, its sessions, a forecaster from the history, a cut at 11:00 and its step.
+
+    Returns
+    -------
+    (sc, raw, fc, cut, k_cut)
+    """
+    sc = gridopt.load_scenario(DAY / "scenario.yaml")
+    raw = read_table(DAY / "actual_sessions.csv", "actual_sessions.csv")
+    fc = S.forecaster_from_history([DATA / "acn_excerpt.csv"], sc, site="CA")
+    cut = pd.Timestamp("2019-10-21T11:00:00-07:00")
+    k_cut = int((cut - sc.grid.start) / pd.Timedelta(minutes=15))
+    return sc, raw, fc, cut, k_cut
+
+
+def assert_same_before(base, other, n_steps: int, k_cut: int) -> None:
+    """The two runs' charge and discharge powers are equal in every step before ``k_cut``."""
+    for col in ("charge_kw", "discharge_kw"):
+        a = base.schedule[col].to_numpy().reshape(-1, n_steps)[:, :k_cut]
+        b = other.schedule[col].to_numpy().reshape(-1, n_steps)[:, :k_cut]
+        assert np.array_equal(a, b)
+
+
 def _change_after(df: pd.DataFrame, cut: pd.Timestamp, rng) -> pd.DataFrame:
     """Rewrite everything the data says about times after ``cut``."""
     out = df.copy()
@@ -197,21 +235,13 @@ def test_no_decision_uses_information_from_the_future(tmp_path, policy):
 
 def test_no_future_information_on_a_real_day(tmp_path):
     """The real ACN day: re-plans with forecasts from the history see nothing after the cut."""
-    sc = gridopt.load_scenario(DAY / "scenario.yaml")
+    sc, raw, fc, cut, k_cut = real_day()
     sc = sc.with_built(grid=sc.grid)
-    raw = read_table(DAY / "actual_sessions.csv", "actual_sessions.csv")
     df = raw.copy()
-    fc = S.forecaster_from_history([DATA / "acn_excerpt.csv"], sc, site="CA")
-    cut = pd.Timestamp("2019-10-21T11:00:00-07:00")
-    k_cut = int((cut - sc.grid.start) / pd.Timedelta(minutes=15))
     base = run(sc, as_actual(df, sc, tmp_path, "a.csv"), "rolling", fc, replan=2, lookahead=64)
     changed = _change_after(df.astype(object), cut, np.random.default_rng(7))
     other = run(sc, as_actual(changed, sc, tmp_path, "b.csv"), "rolling", fc, replan=2, lookahead=64)
-    n = sc.grid.n_steps
-    for col in ("charge_kw", "discharge_kw"):
-        a = base.schedule[col].to_numpy().reshape(-1, n)[:, :k_cut]
-        b = other.schedule[col].to_numpy().reshape(-1, n)[:, :k_cut]
-        assert np.array_equal(a, b)
+    assert_same_before(base, other, sc.grid.n_steps, k_cut)
     assert base.kpis["solves"] > 10
 
 
@@ -223,17 +253,7 @@ def test_trip_fleet_sees_no_future_trips(tmp_path):
         dict(vehicle_id="V1", departure=t("13:00"), arrival=t("16:00"), energy_kwh=15.0, trip_id="v1b"),
         dict(vehicle_id="V2", departure=t("10:00"), arrival=t("14:00"), energy_kwh=20.0, trip_id="v2a"),
     ]
-    path = write_scenario(
-        tmp_path,
-        vehicles=cars,
-        trips=plan,
-        start=t("06:00"),
-        horizon_hours=12,
-        step_minutes=15,
-        timezone=TZ,
-        site={"import_limit_kw": 12, "export_limit_kw": 0},
-    )
-    sc = gridopt.load_scenario(path)
+    sc = trip_fleet(tmp_path, cars, plan)
     real = pd.DataFrame(plan)
     real.loc[0, "arrival"] = t("11:40")  # back late
     real.loc[2, "energy_kwh"] = 24.0  # took more than planned

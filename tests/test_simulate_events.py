@@ -15,7 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import car, write_scenario
-from test_simulate import DATA, DAY, TZ, _change_after, as_actual, run, synthetic_history, t, workplace
+from test_simulate import (
+    DATA,
+    DAY,
+    TZ,
+    _change_after,
+    as_actual,
+    run,
+    synthetic_history,
+    t,
+    trip_fleet,
+    workplace,
+)
 
 import gridopt
 from gridopt import simulate as S
@@ -139,17 +150,7 @@ def test_fast_needs_equal_the_reference_for_a_fleet(tmp_path):
         dict(vehicle_id="V2", departure=t("10:00"), arrival=t("14:00"), energy_kwh=20.0, trip_id="v2a"),
         dict(vehicle_id="V2", departure=t("15:00"), arrival=t("16:30"), energy_kwh=5.0, trip_id="v2b"),
     ]
-    path = write_scenario(
-        tmp_path,
-        vehicles=cars,
-        trips=plan,
-        start=t("06:00"),
-        horizon_hours=12,
-        step_minutes=15,
-        timezone=TZ,
-        site={"import_limit_kw": 12, "export_limit_kw": 0},
-    )
-    sc = gridopt.load_scenario(path)
+    sc = trip_fleet(tmp_path, cars, plan)
     real = pd.DataFrame(plan)
     real.loc[0, "arrival"] = t("11:40")  # back late
     real.loc[2, "departure"] = t("10:20")  # leaves late

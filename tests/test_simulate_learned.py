@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_simulate import DATA, DAY, _change_after, as_actual, run
+from test_simulate import DATA, DAY, _change_after, as_actual, assert_same_before, real_day, run
 
 import gridopt
-from gridopt import simulate as S
-from gridopt.io.read import read_table
 from gridopt.simulate.learned import LearnedDepartureMargin, critical_ratio, energy_ratio
 
 
@@ -43,20 +41,12 @@ def _learned_run(sc, df, fc, tmp_path, name):
 
 def test_learned_margin_sees_no_future_on_a_real_day(tmp_path):
     """Changing the data after the cut changes no decision before it; the margin learns only from ended sessions."""
-    sc = gridopt.load_scenario(DAY / "scenario.yaml")
-    raw = read_table(DAY / "actual_sessions.csv", "actual_sessions.csv")
-    fc = S.forecaster_from_history([DATA / "acn_excerpt.csv"], sc, site="CA")
-    cut = pd.Timestamp("2019-10-21T11:00:00-07:00")
-    k_cut = int((cut - sc.grid.start) / pd.Timedelta(minutes=15))
+    sc, raw, fc, cut, k_cut = real_day()
     base, m = _learned_run(sc, raw.copy(), fc, tmp_path, "a.csv")
     other, m2 = _learned_run(
         sc, _change_after(raw.copy().astype(object), cut, np.random.default_rng(7)), fc, tmp_path, "b.csv"
     )
-    n = sc.grid.n_steps
-    for col in ("charge_kw", "discharge_kw"):
-        a = base.schedule[col].to_numpy().reshape(-1, n)[:, :k_cut]
-        b = other.schedule[col].to_numpy().reshape(-1, n)[:, :k_cut]
-        assert np.array_equal(a, b)
+    assert_same_before(base, other, sc.grid.n_steps, k_cut)
     assert not base.schedule.equals(other.schedule)
     # what it learned before the cut is the same in both runs
     assert [e for e in m.ended if e[0] < cut] == [e for e in m2.ended if e[0] < cut]
@@ -76,9 +66,7 @@ def test_learned_margin_sees_no_future_on_a_real_day(tmp_path):
 
 def test_learned_margin_beats_trusting_the_drivers_on_a_real_day(tmp_path):
     """On the real ACN day it leaves less unmet energy than the plain rolling horizon (same forecasts)."""
-    sc = gridopt.load_scenario(DAY / "scenario.yaml")
-    raw = read_table(DAY / "actual_sessions.csv", "actual_sessions.csv")
-    fc = S.forecaster_from_history([DATA / "acn_excerpt.csv"], sc, site="CA")
+    sc, raw, fc, _, _ = real_day()
     learned, _ = _learned_run(sc, raw, fc, tmp_path, "a.csv")
     plain = run(sc, as_actual(raw, sc, tmp_path, "b.csv"), "rolling", fc, replan=2, lookahead=64)
     assert learned.kpis["unmet_energy_kwh"] <= plain.kpis["unmet_energy_kwh"] + 1e-6

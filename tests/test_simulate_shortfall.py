@@ -5,12 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import car, write_scenario
-from test_simulate import DATA, DAY, TZ, _change_after, as_actual, run, synthetic_history, t, workplace
+from conftest import car
+from test_simulate import (
+    DATA,
+    DAY,
+    TZ,
+    _change_after,
+    as_actual,
+    assert_same_before,
+    real_day,
+    run,
+    synthetic_history,
+    t,
+    trip_fleet,
+    workplace,
+)
 
-import gridopt
 from gridopt import simulate as S
-from gridopt.io.read import read_table
 from gridopt.simulate.shortfall import ExpectedShortfall, midpoints
 
 
@@ -105,19 +116,11 @@ def test_no_decision_uses_information_from_the_future(tmp_path):
 
 def test_no_future_information_on_a_real_day(tmp_path):
     """The real ACN day: nothing after the cut changes a decision before it; errors learned only from ended sessions."""
-    sc = gridopt.load_scenario(DAY / "scenario.yaml")
-    raw = read_table(DAY / "actual_sessions.csv", "actual_sessions.csv")
-    fc = S.forecaster_from_history([DATA / "acn_excerpt.csv"], sc, site="CA")
-    cut = pd.Timestamp("2019-10-21T11:00:00-07:00")
-    k_cut = int((cut - sc.grid.start) / pd.Timedelta(minutes=15))
+    sc, raw, fc, cut, k_cut = real_day()
     base, m = _shortfall_run(sc, as_actual(raw.copy(), sc, tmp_path, "a.csv"), fc, replan=2, lookahead=64)
     changed = _change_after(raw.copy().astype(object), cut, np.random.default_rng(7))
     other, m2 = _shortfall_run(sc, as_actual(changed, sc, tmp_path, "b.csv"), fc, replan=2, lookahead=64)
-    n = sc.grid.n_steps
-    for col in ("charge_kw", "discharge_kw"):
-        a = base.schedule[col].to_numpy().reshape(-1, n)[:, :k_cut]
-        b = other.schedule[col].to_numpy().reshape(-1, n)[:, :k_cut]
-        assert np.array_equal(a, b)
+    assert_same_before(base, other, sc.grid.n_steps, k_cut)
     assert not base.schedule.equals(other.schedule)
     assert [e for e in m.errors.ended if e[0] < cut] == [e for e in m2.errors.ended if e[0] < cut]
     assert base.kpis["solves"] > 10
@@ -147,17 +150,7 @@ def test_a_trip_fleet_is_planned_as_before(tmp_path):
         dict(vehicle_id="V1", departure=t("08:00"), arrival=t("11:00"), energy_kwh=15.0, trip_id="v1a"),
         dict(vehicle_id="V2", departure=t("10:00"), arrival=t("14:00"), energy_kwh=20.0, trip_id="v2a"),
     ]
-    path = write_scenario(
-        tmp_path,
-        vehicles=cars,
-        trips=plan,
-        start=t("06:00"),
-        horizon_hours=12,
-        step_minutes=15,
-        timezone=TZ,
-        site={"import_limit_kw": 12, "export_limit_kw": 0},
-    )
-    sc = gridopt.load_scenario(path)
+    sc = trip_fleet(tmp_path, cars, plan)
     real = pd.DataFrame(plan)
     real.loc[0, "arrival"] = t("11:40")
     actual = as_actual(real, sc, tmp_path)
