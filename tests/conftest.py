@@ -77,3 +77,26 @@ def scenario_dir(tmp_path):
 def solve_file(path, **kw):
     sc = gridopt.load_scenario(path)
     return sc, gridopt.optimize(sc, **kw)
+
+
+def synthetic_scenarios(tmp_path_factory, cases) -> dict:
+    """Synthetic fleets (``gridopt.synthetic``) by ``(n_vehicles, seed, binding)``: {case: Scenario}."""
+    from gridopt.synthetic import write_synthetic_fleet
+
+    out = {}
+    for n, seed, binding in cases:
+        d = tmp_path_factory.mktemp(f"s{n}_{seed}_{binding}")
+        out[(n, seed, binding)] = gridopt.load_scenario(write_synthetic_fleet(d, n, seed=seed, binding=binding))
+    return out
+
+
+def matrix_optimum(mm, seconds: float = 60) -> float:
+    """The optimum of the matrix form ``mm`` solved as a MILP to a 1e-9 gap by HiGHS (asserted optimal)."""
+    import highspy
+
+    from gridopt.optimizer.fast import _mip, _run
+
+    h = _mip(mm, 1e-9, None)
+    _run(h, seconds)
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return h.getInfo().objective_function_value

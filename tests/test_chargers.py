@@ -263,14 +263,17 @@ def _fleet_30(tmp_path, groups):
     )
 
 
+def ten_chargers(mixed: bool) -> list[dict]:
+    """Ten chargers: 11 kW each, or (``mixed``) four 11 kW V2G and six 7.4 kW AC with a 1.4 kW minimum."""
+    if not mixed:
+        return [{"charger_id": f"C{k:02d}", "max_kw": 11} for k in range(10)]
+    chargers = [{"charger_id": f"DC{k}", "max_kw": 11, "v2g": "true"} for k in range(4)]
+    return chargers + [{"charger_id": f"AC{k}", "max_kw": 7.4, "min_kw": 1.4} for k in range(6)]
+
+
 @pytest.mark.parametrize("mixed", [False, True])
 def test_thirty_vehicles_ten_chargers_never_share(tmp_path, mixed):
-    if mixed:
-        chargers = [{"charger_id": f"DC{k}", "max_kw": 11, "v2g": "true"} for k in range(4)]
-        chargers += [{"charger_id": f"AC{k}", "max_kw": 7.4, "min_kw": 1.4} for k in range(6)]
-    else:
-        chargers = [{"charger_id": f"C{k:02d}", "max_kw": 11} for k in range(10)]
-    sc = _fleet_30(tmp_path, chargers)
+    sc = _fleet_30(tmp_path, ten_chargers(mixed))
     res = gridopt.optimize(
         sc, baseline=False, flexibility=False, options=gridopt.SolverOptions(time_limit_s=60, mip_rel_gap=1e-4)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import highspy
 import numpy as np
 import pytest
+from conftest import matrix_optimum, synthetic_scenarios
 
 import gridopt
 from gridopt.fleet import build_fleet_plan
@@ -19,11 +20,7 @@ EXACT = gridopt.SolverOptions(time_limit_s=60, mip_rel_gap=1e-9)
 
 @pytest.fixture(scope="module")
 def scenarios(tmp_path_factory):
-    out = {}
-    for n, seed, binding in CASES:
-        d = tmp_path_factory.mktemp(f"s{n}_{seed}_{binding}")
-        out[(n, seed, binding)] = gridopt.load_scenario(write_synthetic_fleet(d, n, seed=seed, binding=binding))
-    return out
+    return synthetic_scenarios(tmp_path_factory, CASES)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +52,7 @@ def test_numpy_matrices_are_the_pyomo_model(scenarios, exact, case):
     sc = scenarios[case]
     exact = exact[case]
     mm = build_matrix(sc, build_fleet_plan(sc))
-    h = _mip(mm, 1e-9, None)
-    _run(h, 60)
-    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    assert h.getInfo().objective_function_value == pytest.approx(exact.summary["objective"], rel=1e-7, abs=1e-6)
+    assert matrix_optimum(mm) == pytest.approx(exact.summary["objective"], rel=1e-7, abs=1e-6)
     assert exact.summary["model"]["binaries"] == len(mm.binary)
 
 

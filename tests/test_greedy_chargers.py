@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from conftest import car, write_scenario
 from test_caltech_network import DAYS, SCENARIO, evse_currents, load_day, overloads
-from test_chargers import _fleet_30, session
+from test_chargers import _fleet_30, session, ten_chargers
 
 import gridopt
 from gridopt.check import check_schedule
@@ -89,12 +89,7 @@ def test_caltech_network_two_second_run(tmp_path):
 @pytest.mark.parametrize("mixed", [False, True])
 def test_thirty_cars_ten_chargers_greedy(tmp_path, mixed):
     """First come first served on 10 chargers: never two cars on one, a car keeps its charger."""
-    if mixed:
-        chargers = [{"charger_id": f"DC{k}", "max_kw": 11, "v2g": "true"} for k in range(4)]
-        chargers += [{"charger_id": f"AC{k}", "max_kw": 7.4, "min_kw": 1.4} for k in range(6)]
-    else:
-        chargers = [{"charger_id": f"C{k:02d}", "max_kw": 11} for k in range(10)]
-    sc = _fleet_30(tmp_path, chargers)
+    sc = _fleet_30(tmp_path, ten_chargers(mixed))
     greedy_columns(sc)
     res = forced_greedy(sc)
     never_shared(res)

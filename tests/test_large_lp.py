@@ -5,6 +5,7 @@ from __future__ import annotations
 import highspy
 import numpy as np
 import pytest
+from conftest import synthetic_scenarios
 
 import gridopt
 from gridopt.check import check_schedule
@@ -15,7 +16,6 @@ from gridopt.optimizer.greedy import FEAS_TOL, max_violation
 from gridopt.optimizer.local_repair import local_repair, repair_conflicts, vehicles_to_repair
 from gridopt.optimizer.matrix import build_matrix
 from gridopt.optimizer.solve import relative_gap
-from gridopt.synthetic import write_synthetic_fleet
 
 CASES = [(8, 1, False), (8, 2, True), (12, 3, False), (12, 4, True), (40, 5, False), (40, 6, True)]
 EXACT = gridopt.SolverOptions(time_limit_s=60, mip_rel_gap=1e-9)
@@ -24,11 +24,7 @@ IDS = [f"n{n}-seed{s}-{'binding' if b else 'plain'}" for n, s, b in CASES]
 
 @pytest.fixture(scope="module")
 def scenarios(tmp_path_factory):
-    out = {}
-    for n, seed, binding in CASES:
-        d = tmp_path_factory.mktemp(f"s{n}_{seed}_{binding}")
-        out[(n, seed, binding)] = gridopt.load_scenario(write_synthetic_fleet(d, n, seed=seed, binding=binding))
-    return out
+    return synthetic_scenarios(tmp_path_factory, CASES)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +48,15 @@ def _lp_plan(sc):
     _run(h, 60)
     assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     return lp, mm, h, transfer(lp, mm, np.array(h.getSolution().col_value)), h.getInfo().objective_function_value
+
+
+def _assert_honest(sc, res, optimum: float, gap: float) -> None:
+    """``res`` brackets the MILP ``optimum`` (bound below, plan above), reports a gap within ``gap``, and passes the check."""
+    s = res.summary
+    assert s["lower_bound"] <= optimum + 1e-6 * max(1, abs(optimum))
+    assert s["total_cost"] >= optimum - 1e-6 * max(1, abs(optimum))
+    assert s["mip_gap"] <= gap + 1e-9
+    assert check_schedule(sc, res.schedule, res.site, res.unmet) == []
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -111,11 +116,8 @@ def test_fast_path_with_the_local_repair_matches_the_pyomo_milp(scenarios, exact
         s = res.summary
         assert s["status"] == "optimal"
         assert "local_repair_vehicles" in s["stages"]
-        assert s["lower_bound"] <= optimum + 1e-6 * max(1, abs(optimum))
-        assert s["total_cost"] >= optimum - 1e-6 * max(1, abs(optimum))
         assert relative_gap(s["total_cost"], optimum) <= gap + 1e-7
-        assert s["mip_gap"] <= gap + 1e-9
-        assert check_schedule(sc, res.schedule, res.site, res.unmet) == []
+        _assert_honest(sc, res, optimum, gap)
 
 
 # ---------------------------------------------------------------------------
@@ -208,10 +210,7 @@ def test_fast_path_with_the_split_matches_the_pyomo_milp(scenarios, exact, case,
         # the split's plan alone at 10%; the whole LP after it at 0.1% (method "split+lp+...": its plan was the incumbent)
         assert (s["method"] == "split") == (case[0] >= 40 and gap == 1e-1)
         assert ("lp" in s["method"].split("+")) == (case[0] < 40 or gap == 1e-3)
-        assert s["lower_bound"] <= optimum + 1e-6 * max(1, abs(optimum))
-        assert s["total_cost"] >= optimum - 1e-6 * max(1, abs(optimum))
-        assert s["mip_gap"] <= gap + 1e-9
-        assert check_schedule(sc, res.schedule, res.site, res.unmet) == []
+        _assert_honest(sc, res, optimum, gap)
 
 
 def test_split_is_not_tried_for_a_gap_target_it_does_not_reach(scenarios, monkeypatch):
