@@ -248,19 +248,18 @@ def _events(f: _Fleet) -> dict[int, list[int]]:
     return events
 
 
-def _cheapest_steps(f: _Fleet) -> _Decisions | None:
-    """Each segment, by earliest end, charges what it needs in its cheapest steps that have room.
+def _earliest_end_first(f: _Fleet, segment) -> _Decisions:
+    """Charging only, segment by segment by earliest end (chronological within a vehicle).
 
-    A step offers two tiers of power: PV above the base load (at the export
-    price it would otherwise earn, 0 where it would be curtailed) and import
-    headroom (at the import price). Only for sites that never need V2G nor must
-    absorb PV (else None: :func:`_step_by_step` handles those).
+    Parameters
+    ----------
+    f : _Fleet
+    segment : callable
+        ``segment(j, v, a, b, e0)``: the charging power [kW], shape ``(b - a,)``, of
+        vehicle ``v`` in steps ``a`` to ``b - 1`` of its segment ``j``, which starts
+        with ``e0`` [kWh] stored (called for non-empty segments only, in that order).
     """
     T, dt = f.T, f.dt
-    tiers = _tiers(f)
-    if tiers is None:
-        return None
-    cap, price = tiers
     S, R = len(f.s_v), len(f.r_req)
     e_start, e_req, u = np.full(S, np.nan), np.full(R, np.nan), np.zeros(R)
     charge = np.zeros((f.V, T))
@@ -272,6 +271,28 @@ def _cheapest_steps(f: _Fleet) -> _Decisions | None:
         if b == a:
             _close(f, j, e0, e_req, u)
             continue
+        p = segment(j, v, a, b, e0)
+        charge[v, a:b] = p
+        soc_after[v, a:b] = e0 + np.cumsum(p) * f.eta_c[v] * dt
+        _close(f, j, float(soc_after[v, b - 1]), e_req, u)
+    return _Decisions(charge, np.zeros((f.V, T)), soc_after, e_start, u)
+
+
+def _cheapest_steps(f: _Fleet) -> _Decisions | None:
+    """Each segment, by earliest end, charges what it needs in its cheapest steps that have room.
+
+    A step offers two tiers of power: PV above the base load (at the export
+    price it would otherwise earn, 0 where it would be curtailed) and import
+    headroom (at the import price). Only for sites that never need V2G nor must
+    absorb PV (else None: :func:`_step_by_step` handles those).
+    """
+    dt = f.dt
+    tiers = _tiers(f)
+    if tiers is None:
+        return None
+    cap, price = tiers
+
+    def segment(j: int, v: int, a: int, b: int, e0: float) -> np.ndarray:
         need_kw = max(0.0, min(f.target[j], f.U[v]) - e0) / (f.eta_c[v] * dt)  # kW over one step
         p = np.zeros(b - a)
         if need_kw > 1e-9 and f.Pc[v] > 0:
@@ -308,10 +329,9 @@ def _cheapest_steps(f: _Fleet) -> _Decisions | None:
             from_first = np.minimum(p, c2[first, np.arange(n)])
             c2[first, np.arange(n)] -= from_first
             c2[1 - first, np.arange(n)] -= p - from_first
-        charge[v, a:b] = p
-        soc_after[v, a:b] = e0 + np.cumsum(p) * f.eta_c[v] * dt
-        _close(f, j, float(soc_after[v, b - 1]), e_req, u)
-    return _Decisions(charge, np.zeros((f.V, T)), soc_after, e_start, u)
+        return p
+
+    return _earliest_end_first(f, segment)
 
 
 def _step_by_step(f: _Fleet) -> _Decisions | None:

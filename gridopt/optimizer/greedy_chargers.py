@@ -207,30 +207,20 @@ def _fill_block(mm: MatrixModel, blk: ChargerBlock, held: dict, x: np.ndarray) -
 
 def _cheapest_steps(f, lim: _Limits, circ: _CircuitState):
     """:func:`gridopt.optimizer.greedy._cheapest_steps` with each step's power within the charger and the circuit."""
-    from .greedy import _close, _Decisions, _segment_start, _tiers
+    from .greedy import _earliest_end_first, _tiers
 
-    T, dt = f.T, f.dt
+    dt = f.dt
     tiers = _tiers(f)
     if tiers is None:
         return None
     cap, price = tiers
-    S, R = len(f.s_v), len(f.r_req)
-    e_start, e_req, u = np.full(S, np.nan), np.full(R, np.nan), np.zeros(R)
-    charge = np.zeros((f.V, T))
-    soc_after = np.full((f.V, T), np.nan)
 
     def take(t: int, tier: int, amount: float) -> None:
         first = min(amount, cap[tier, t])
         cap[tier, t] -= first
         cap[1 - tier, t] = max(0.0, cap[1 - tier, t] - (amount - first))
 
-    for j in np.lexsort((np.arange(S), f.s_end)):  # earliest end first (chronological within a vehicle)
-        v, a, b = f.s_v[j], f.s_start[j], f.s_end[j]
-        e0 = _segment_start(f, j, e_req, u)
-        e_start[j] = e0
-        if b == a:
-            _close(f, j, e0, e_req, u)
-            continue
+    def segment(j: int, v: int, a: int, b: int, e0: float) -> np.ndarray:
         gain = f.eta_c[v] * dt
         need = max(0.0, min(f.target[j], f.U[v]) - e0) / gain  # kW over one step
         room = max(0.0, f.U[v] - e0) / gain
@@ -261,10 +251,9 @@ def _cheapest_steps(f, lim: _Limits, circ: _CircuitState):
                 room -= add
                 take(t, int(tier), add)
                 circ.add(t, unit, 1.0, add)
-        charge[v, a:b] = p
-        soc_after[v, a:b] = e0 + np.cumsum(p) * f.eta_c[v] * dt
-        _close(f, j, float(soc_after[v, b - 1]), e_req, u)
-    return _Decisions(charge, np.zeros((f.V, T)), soc_after, e_start, u)
+        return p
+
+    return _earliest_end_first(f, segment)
 
 
 def _step_by_step(f, lim: _Limits, circ: _CircuitState):
