@@ -334,12 +334,33 @@ def _cheapest_steps(f: _Fleet) -> _Decisions | None:
     return _earliest_end_first(f, segment)
 
 
+def _plug_events(f: _Fleet, segs, k: int, active, soc, e_start, e_req, u) -> None:
+    """Segments ``segs`` starting or ending at step ``k``, in place.
+
+    A segment ending here is closed at its vehicle's ``soc`` [kWh] and the vehicle
+    is no longer ``active`` (-1); one starting here gets its ``e_start`` [kWh] and,
+    unless it is empty (then closed at once), becomes its vehicle's active segment.
+    """
+    for j in segs:  # segment order: chronological within a vehicle
+        v = f.s_v[j]
+        if f.s_start[j] < k:  # ends here
+            _close(f, j, soc[v], e_req, u)
+            active[v] = -1
+            continue
+        e0 = _segment_start(f, j, e_req, u)
+        e_start[j] = e0
+        if f.s_end[j] == k:
+            _close(f, j, e0, e_req, u)
+        else:
+            active[v], soc[v] = j, e0
+
+
 def _step_by_step(f: _Fleet) -> _Decisions | None:
     """Step by step: V2G where the site needs it, charging by earliest deadline, absorbing PV that must go somewhere."""
     T, dt, V = f.T, f.dt, f.V
     Pc, Pd, pmin, eta_c, eta_d, L, U = f.Pc, f.Pd, f.pmin, f.eta_c, f.eta_d, f.L, f.U
     base, pv, imp_lim, exp_lim = f.base, f.pv, f.imp_lim, f.exp_lim
-    s_v, s_start, s_end, target = f.s_v, f.s_start, f.s_end, f.target
+    s_v, s_end, target = f.s_v, f.s_end, f.target
     S, R = len(s_v), len(f.r_req)
     events = _events(f)
 
@@ -353,18 +374,7 @@ def _step_by_step(f: _Fleet) -> _Decisions | None:
     soc = np.full(V, np.nan)
 
     for k in range(T + 1):
-        for j in events.get(k, ()):  # segment order: chronological within a vehicle
-            v = s_v[j]
-            if s_start[j] < k:  # ends here
-                _close(f, j, soc[v], e_req, u)
-                active[v] = -1
-                continue
-            e0 = _segment_start(f, j, e_req, u)
-            e_start[j] = e0
-            if s_end[j] == k:
-                _close(f, j, e0, e_req, u)
-            else:
-                active[v], soc[v] = j, e0
+        _plug_events(f, events.get(k, ()), k, active, soc, e_start, e_req, u)
         if k == T:
             break
         vs = np.flatnonzero(active >= 0)

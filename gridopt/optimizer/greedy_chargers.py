@@ -258,7 +258,7 @@ def _cheapest_steps(f, lim: _Limits, circ: _CircuitState):
 
 def _step_by_step(f, lim: _Limits, circ: _CircuitState):
     """:func:`gridopt.optimizer.greedy._step_by_step` with each power within the charger and the circuit."""
-    from .greedy import _close, _Decisions, _events, _segment_start
+    from .greedy import _Decisions, _events, _plug_events
 
     T, dt, V = f.T, f.dt, f.V
     S, R = len(f.s_v), len(f.r_req)
@@ -269,18 +269,7 @@ def _step_by_step(f, lim: _Limits, circ: _CircuitState):
     active = np.full(V, -1, np.int64)
     soc = np.full(V, np.nan)
     for k in range(T + 1):
-        for j in events.get(k, ()):
-            v = f.s_v[j]
-            if f.s_start[j] < k:  # ends here
-                _close(f, j, soc[v], e_req, u)
-                active[v] = -1
-                continue
-            e0 = _segment_start(f, j, e_req, u)
-            e_start[j] = e0
-            if f.s_end[j] == k:
-                _close(f, j, e0, e_req, u)
-            else:
-                active[v], soc[v] = j, e0
+        _plug_events(f, events.get(k, ()), k, active, soc, e_start, e_req, u)
         if k == T:
             break
         vs = np.flatnonzero(active >= 0)
