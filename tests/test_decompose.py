@@ -168,9 +168,10 @@ def test_dask_batches_keep_each_sites_lp_on_its_worker(tiny):
 
 
 def test_box_repair_alone_keeps_the_rows(tiny):
-    """Without the group MILP the repair (boxes, passes, one after another) still keeps every row; on
-    2-vehicle sites with 7 kW minimum powers a site cannot use a fractional share of a step's slack, so
-    the plan may cost well above the central optimum (measured: +20% and +30% with smoothing 0 and 0.5)."""
+    """Without the group MILP the repair (boxes, passes, one after another) still keeps every row. On
+    2-vehicle sites with 7 kW minimum powers the boxes alone cannot use a fractional share of a step's
+    slack; the passes and the one-after-another phase recover most of it (measured: +1.4% over the
+    central optimum with smoothing 0, +0.00004% with 0.5; the boxes' first plan was far above)."""
     rows = tight_rows(24)
     fp = solve_central(tiny, rows, GAP6)
     dr = decompose(tiny, rows, GAP4, tol=1e-5, repair_central_max_vehicles=0)
@@ -178,7 +179,7 @@ def test_box_repair_alone_keeps_the_rows(tiny):
     assert dr.info["primal_residual"] <= 1e-6
     net = bus_load_kw(tiny, dr.net_kw, 2)
     assert rows.excess(net).max() <= 1e-6
-    assert fp.objective - 1e-6 <= dr.objective <= fp.objective * 1.5
+    assert fp.objective - 1e-6 <= dr.objective <= fp.objective * 1.05
     p_lo, p_hi = ranges(tiny)
     kept = screen_rows(rows, np.array([s.bus for s in tiny]), p_lo, p_hi)
     assert len(kept) > 0 and site_coef(rows, np.array([s.bus for s in tiny])).shape == (2, 3)
