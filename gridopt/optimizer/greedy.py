@@ -355,23 +355,32 @@ def _plug_events(f: _Fleet, segs, k: int, active, soc, e_start, e_req, u) -> Non
             active[v], soc[v] = j, e0
 
 
+def _step_state(f: _Fleet) -> tuple[np.ndarray, ...]:
+    """The empty state of a step-by-step rule: ``e_start`` (S,), ``e_req`` (R,) [kWh], ``u`` (R,)
+    unmet [kWh], ``charge``, ``discharge`` (V, T) [kW], ``soc_after`` (V, T) [kWh], ``active`` (V,)
+    segment plugged in (-1 none), ``soc`` (V,) [kWh]."""
+    S, R, V, T = len(f.s_v), len(f.r_req), f.V, f.T
+    return (
+        np.full(S, np.nan),
+        np.full(R, np.nan),
+        np.zeros(R),
+        np.zeros((V, T)),
+        np.zeros((V, T)),
+        np.full((V, T), np.nan),
+        np.full(V, -1, np.int64),
+        np.full(V, np.nan),
+    )
+
+
 def _step_by_step(f: _Fleet) -> _Decisions | None:
     """Step by step: V2G where the site needs it, charging by earliest deadline, absorbing PV that must go somewhere."""
-    T, dt, V = f.T, f.dt, f.V
+    T, dt = f.T, f.dt
     Pc, Pd, pmin, eta_c, eta_d, L, U = f.Pc, f.Pd, f.pmin, f.eta_c, f.eta_d, f.L, f.U
     base, pv, imp_lim, exp_lim = f.base, f.pv, f.imp_lim, f.exp_lim
-    s_v, s_end, target = f.s_v, f.s_end, f.target
-    S, R = len(s_v), len(f.r_req)
+    s_end, target = f.s_end, f.target
     events = _events(f)
 
-    e_start = np.full(S, np.nan)
-    e_req = np.full(R, np.nan)
-    u = np.zeros(R)
-    charge = np.zeros((V, T))
-    discharge = np.zeros((V, T))
-    soc_after = np.full((V, T), np.nan)
-    active = np.full(V, -1, np.int64)
-    soc = np.full(V, np.nan)
+    e_start, e_req, u, charge, discharge, soc_after, active, soc = _step_state(f)
 
     for k in range(T + 1):
         _plug_events(f, events.get(k, ()), k, active, soc, e_start, e_req, u)

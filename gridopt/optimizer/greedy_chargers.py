@@ -258,16 +258,11 @@ def _cheapest_steps(f, lim: _Limits, circ: _CircuitState):
 
 def _step_by_step(f, lim: _Limits, circ: _CircuitState):
     """:func:`gridopt.optimizer.greedy._step_by_step` with each power within the charger and the circuit."""
-    from .greedy import _Decisions, _events, _plug_events
+    from .greedy import _Decisions, _events, _plug_events, _step_state
 
-    T, dt, V = f.T, f.dt, f.V
-    S, R = len(f.s_v), len(f.r_req)
+    T, dt = f.T, f.dt
     events = _events(f)
-    e_start, e_req, u = np.full(S, np.nan), np.full(R, np.nan), np.zeros(R)
-    charge, discharge = np.zeros((V, T)), np.zeros((V, T))
-    soc_after = np.full((V, T), np.nan)
-    active = np.full(V, -1, np.int64)
-    soc = np.full(V, np.nan)
+    e_start, e_req, u, charge, discharge, soc_after, active, soc = _step_state(f)
     for k in range(T + 1):
         _plug_events(f, events.get(k, ()), k, active, soc, e_start, e_req, u)
         if k == T:
