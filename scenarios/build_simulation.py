@@ -6,6 +6,9 @@ Writes
   real Caltech ACN sessions (Mon 14 - Sun 20 October 2019) with the drivers'
   own estimated departures, and the six weeks of ACN sessions before it as the
   forecasts' history;
+* ``simulate/workplace_acn_week2.yaml``, ``simulate/workplace_acn_week2_5min.yaml``
+  and ``data/simulate_acn_week2/``: the week after it (21-27 October 2019),
+  held out: no simulation setting was chosen on it;
 * ``simulate/delivery_vans_week.yaml`` and ``data/simulate_vans_week/``: a
   delivery-van fleet over five weekdays (Mon 12 - Fri 16 June 2023): the
   timetable it plans with and the trips as they ran;
@@ -45,6 +48,8 @@ ACN_EVSE_KW = 6.6
 ACN_V2G_SHARE = 0.3
 ACN_WEEK = "2019-10-14"  # a Monday
 ACN_HISTORY_FROM = "2019-09-02"  # six weeks before it
+ACN_WEEK2 = "2019-10-21"  # the week after it, held out
+ACN_HISTORY2_FROM = "2019-09-09"  # six weeks before that
 TEST_DAY = "2019-10-21"  # a Monday; history: tests/data/acn_excerpt.csv (Caltech 7-20 October)
 #: SCE TOU-EV-4's demand charge is per month (15.51 USD/kW); a week pays 7 / 30.4 of it.
 ACN_DEMAND_PER_KW_WEEK = round(15.51 * 7 / 30.4, 2)
@@ -175,36 +180,63 @@ def acn_config(name, description, start, hours, ddir: str, demand: float, sessio
 
 
 def build_acn_week(shared: Path, out: Path) -> None:
-    rng = np.random.default_rng(20191014)
+    """The week the simulation's figures were first measured on (14-20 October 2019)."""
+    build_acn_period(shared, out, ACN_WEEK, ACN_HISTORY_FROM, "simulate_acn_week", "workplace_acn_week", 20191014)
+
+
+def build_acn_week2(shared: Path, out: Path) -> None:
+    """A held-out week (21-27 October 2019): no simulation setting was chosen on it.
+
+    Written at 15- and 5-minute steps (the 5-minute YAML differs only in ``step_minutes``).
+    """
+    build_acn_period(
+        shared, out, ACN_WEEK2, ACN_HISTORY2_FROM, "simulate_acn_week2", "workplace_acn_week2", 20191021, five=True
+    )
+
+
+def build_acn_period(
+    shared: Path, out: Path, week: str, history_from: str, slug: str, name: str, seed: int, five: bool = False
+) -> None:
+    """One real Caltech week from Monday ``week``, with the sessions since ``history_from`` as its history."""
+    rng = np.random.default_rng(seed)
     acn = read_acn(shared)
-    start = bs.local(ACN_WEEK, "00:00", TZ)
+    start = bs.local(week, "00:00", TZ)
     end = start + pd.Timedelta(days=7)
-    ddir = out / "data" / "simulate_acn_week"
-    hist_start = bs.local(ACN_HISTORY_FROM, "00:00", TZ)
+    ddir = out / "data" / slug
+    hist_start = bs.local(history_from, "00:00", TZ)
     hist = acn[(acn["arrival"] >= hist_start) & (acn["departure"] < start)]
     bs.write_csv(history_table(hist, "h-"), ddir / "history.csv")
-    week = acn[(acn["arrival"] >= start) & (acn["arrival"] < end)]
-    vehicles, actual = acn_actual(rng, shared, week, "W")
+    week_rows = acn[(acn["arrival"] >= start) & (acn["arrival"] < end)]
+    vehicles, actual = acn_actual(rng, shared, week_rows, "W")
     bs.write_csv(vehicles, ddir / "vehicles.csv")
     bs.write_csv(actual, ddir / "actual_sessions.csv")
     bs.write_csv(actual.iloc[:, :6], ddir / "sessions.csv")
     bs.write_csv(office_base_load(rng, start, 7), ddir / "timeseries.csv")
     shutil.copyfile(shared / "tariffs" / "sce_tou_ev_4_march_2019.json", ddir / "sce_tou_ev_4_march_2019.json")
+    last = end - pd.Timedelta(days=1)
+    yaml = f"scenarios/simulate/{name}.yaml"
     cfg = acn_config(
-        "workplace-acn-week",
-        f"The Caltech ACN workplace car park, Monday 14 to Sunday 20 October 2019, with the {len(actual)} real "
-        "sessions of that week from ACN-Data (arrival, departure, delivered energy and the drivers' own estimated "
-        "departures). EV models, arrival SoC, the V2G share and the office base load are synthetic. SCE TOU-EV-4 "
-        "prices; its monthly demand charge prorated to the week. Replay it with: gridopt simulate "
-        "scenarios/simulate/workplace_acn_week.yaml --actual scenarios/data/simulate_acn_week/actual_sessions.csv "
-        "--history scenarios/data/simulate_acn_week/history.csv --out DIR.",
+        name.replace("_", "-"),
+        f"The Caltech ACN workplace car park, Monday {start.day} to Sunday {last.day} {last.strftime('%B %Y')}, "
+        f"with the {len(actual)} real sessions of that week from ACN-Data (arrival, departure, delivered energy "
+        "and the drivers' own estimated departures). EV models, arrival SoC, the V2G share and the office base "
+        "load are synthetic. SCE TOU-EV-4 prices; its monthly demand charge prorated to the week. Replay it with: "
+        f"gridopt simulate {yaml} --actual scenarios/data/{slug}/actual_sessions.csv "
+        f"--history scenarios/data/{slug}/history.csv --out DIR.",
         start,
         168,
-        "../data/simulate_acn_week",
+        f"../data/{slug}",
         ACN_DEMAND_PER_KW_WEEK,
         "sessions.csv",
     )
-    bs.write_yaml(cfg, out / "simulate" / "workplace_acn_week.yaml", HEADER)
+    bs.write_yaml(cfg, out / "simulate" / f"{name}.yaml", HEADER)
+    if five:
+        cfg5 = dict(cfg, name=cfg["name"] + "-5min", step_minutes=5)
+        cfg5["description"] = (
+            f"The 5-minute variant of {name}.yaml: the same data files and settings, only step_minutes differs. "
+            + cfg["description"].replace(yaml, yaml.replace(".yaml", "_5min.yaml"))
+        )
+        bs.write_yaml(cfg5, out / "simulate" / f"{name}_5min.yaml", HEADER)
 
 
 def build_test_day(shared: Path, tests: Path) -> None:
@@ -345,13 +377,14 @@ def build_all(shared: Path, out: Path, tests: Path) -> None:
     (out / "simulate").mkdir(parents=True, exist_ok=True)
     (tests / "simulate_acn_day").mkdir(parents=True, exist_ok=True)
     build_acn_week(shared, out)
+    build_acn_week2(shared, out)
     build_vans_week(shared, out)
     build_test_day(shared, tests)
 
 
 def generated_files(out: Path, tests: Path) -> list[Path]:
     files = sorted((out / "simulate").glob("*.yaml"))
-    for d in ("simulate_acn_week", "simulate_vans_week"):
+    for d in ("simulate_acn_week", "simulate_acn_week2", "simulate_vans_week"):
         files += sorted((out / "data" / d).glob("*"))
     files += sorted((tests / "simulate_acn_day").glob("*"))
     return files

@@ -18,7 +18,7 @@ round robin), :mod:`.policies`, :mod:`.engine` (:func:`simulate`),
 
 from __future__ import annotations
 
-from .actual import Actual, actual_from_table, truth
+from .actual import Actual, actual_from_table, told_exactly, truth
 from .engine import KINDS, PolicySpec, SimulationResult, SimulationSettings, default_policies, simulate
 from .forecasting import SessionForecaster
 from .io import forecaster_from_history, read_actual, write_report
@@ -42,6 +42,7 @@ __all__ = [
     "markdown_report",
     "read_actual",
     "simulate",
+    "told_exactly",
     "truth",
     "write_report",
 ]

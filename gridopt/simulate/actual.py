@@ -31,6 +31,7 @@ is the perfect-foresight plan.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,12 +72,17 @@ class Actual:
         ``planned_arrival`` (tz-aware), ``planned_energy_kwh`` [kWh], all filled.
     where : str
         File name, for messages.
+    told : str
+        What the operator is told in advance: ``"reported"`` (the table's own
+        ``estimated_departure``, ``reported_target_soc`` or planned trips) or
+        ``"exact"`` (:func:`told_exactly`).
     """
 
     kind: str
     table: pd.DataFrame
     info: pd.DataFrame
     where: str
+    told: str = "reported"
 
 
 def _optional_times(raw: pd.DataFrame, col: str, tz: str, where: str) -> pd.Series:
@@ -209,6 +215,33 @@ def _trip_plan(raw: pd.DataFrame, table: pd.DataFrame, sc: Scenario, where: str)
             f"planned departure ({info.at[i, 'planned_departure'].isoformat()})"
         )
     return info
+
+
+#: What the operator can be told in advance (``gridopt simulate --told``).
+TOLD = ("reported", "exact")
+
+
+def told_exactly(actual: Actual) -> Actual:
+    """The same real period, with every vehicle's real movements told in advance.
+
+    Sessions: each car's real departure is its estimate and its real need its
+    reported target, told at plug-in. This is the information ACN-Sim hands
+    its scheduling algorithms (acnportal's ``acndata_events`` builds each EV
+    with the real disconnect time as its ``estimated_departure`` and the
+    energy it really took as ``requested_energy``), so results in this mode
+    compare with published ACN-Sim figures. Trips: the timetable is the trips
+    as they ran. Arrivals are still unknown until they happen.
+    """
+    t = actual.table
+    info = actual.info.copy()
+    if actual.kind == "sessions":
+        info["estimated_departure"] = t["departure"]
+        info["reported_target_soc"] = t["target_soc"]
+    else:
+        info["planned_departure"] = t["departure"]
+        info["planned_arrival"] = t["arrival"]
+        info["planned_energy_kwh"] = t["energy_kwh"].astype(float)
+    return dataclasses.replace(actual, info=info, told="exact")
 
 
 def truth(sc: Scenario, actual: Actual) -> Scenario:

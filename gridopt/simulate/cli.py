@@ -2,7 +2,8 @@
 
 ::
 
-    gridopt simulate SCENARIO --actual ACTUAL --out DIR [--history FILE ...] [--replan-minutes STEP]
+    gridopt simulate SCENARIO --actual ACTUAL --out DIR [--history FILE ...] [--told reported|exact]
+                     [--replan-minutes STEP]
                      [--no-replan-on-events]
                      [--lookahead-hours 24] [--energy-margin F] [--departure-margin-minutes M] [--learned-margin]
                      [--shortfall]
@@ -19,6 +20,8 @@ import math
 import shlex
 import sys
 
+from .actual import TOLD
+
 DESCRIPTION = """\
 Replay a real period: at every re-plan the optimizer sees only what an operator
 knows then (the vehicles plugged in with their reported needs and the drivers'
@@ -33,7 +36,9 @@ solves.csv, site.csv and unmet.csv into DIR.
 ACTUAL is the real sessions (sessions.csv columns, with optional
 estimated_departure and reported_target_soc) or trips (trips.csv columns, with
 optional planned_departure, planned_arrival, planned_energy_kwh); it replaces
-the scenario's own sessions or trips. See gridopt/simulate/actual.py."""
+the scenario's own sessions or trips. See gridopt/simulate/actual.py. With
+--told exact every car's real departure and need are told at plug-in (and the
+timetable is the trips as they ran), as ACN-Sim assumes."""
 
 #: Whether ``rolling_learned_margin`` runs by default.
 LEARNED_DEFAULT = False
@@ -55,6 +60,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--actual", required=True, help="the real sessions or trips (CSV)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--history", nargs="+", help="session history before the period, to learn forecasts from")
+    p.add_argument(
+        "--told",
+        choices=TOLD,
+        default="reported",
+        help="what the operator is told in advance: the drivers' reports / the timetable in --actual (default), "
+        "or 'exact': every car's real departure and need at plug-in (ACN-Sim's assumption; docs/simulation.md)",
+    )
     p.add_argument("--site", help="the history's site to learn (when it holds several, e.g. CA for Caltech)")
     p.add_argument(
         "--replan-minutes",
@@ -123,6 +135,7 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--history", *args.history]
     defaults = {
         "site": None,
+        "told": "reported",
         "replan_minutes": None,
         "replan_on_events": True,
         "lookahead_hours": 24.0,
@@ -160,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import load_scenario
     from ..errors import ScenarioError
     from ..scenario import SolverOptions
+    from .actual import told_exactly
     from .engine import SimulationSettings, default_policies, simulate
     from .io import forecaster_from_history, read_actual, write_report
     from .report import comparison_table
@@ -180,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         if not (opts.time_limit_s > 0 and 0 <= opts.mip_rel_gap <= 1 and math.isfinite(opts.time_limit_s)):
             raise ScenarioError("--time-limit must be > 0 and --gap within 0..1")
     actual = read_actual(args.actual, sc)
+    if args.told == "exact":
+        actual = told_exactly(actual)
     forecaster = forecaster_from_history(args.history, sc, args.site) if args.history else None
     policies = default_policies(
         args.energy_margin,

@@ -327,6 +327,9 @@ def simulate(
     needed = energy_needed_kwh(world_sc)
     session_info = actual.info if actual.kind == "sessions" else None
     replan = replan_minutes // step
+    # the drivers' estimate errors known in advance; when the period's drivers are told to be exact
+    # (ACN-Sim's assumption) the history's errors do not describe them, and only errors seen online count
+    prior_errors = forecaster.estimate_error_h if forecaster is not None and actual.told != "exact" else []
     lookahead = max(replan, int(round(settings.lookahead_hours * 60 / step)))
     outcomes: dict[str, PolicyOutcome] = {}
     for spec in policies:
@@ -378,7 +381,7 @@ def simulate(
                 replan_on_events=settings.replan_on_events,
                 learned=(
                     LearnedDepartureMargin(
-                        forecaster.estimate_error_h if forecaster is not None else [],
+                        prior_errors,
                         critical_ratio(world_sc),
                         q_energy=energy_ratio(world_sc),
                     )
@@ -387,7 +390,7 @@ def simulate(
                 ),
                 shortfall=(
                     ExpectedShortfall(
-                        forecaster.estimate_error_h if forecaster is not None else [],
+                        prior_errors,
                         world_sc.unmet_energy_penalty_per_kwh,
                     )
                     if spec.shortfall
@@ -404,6 +407,7 @@ def simulate(
         "step_minutes": step,
         "actual": actual.where,
         "kind": actual.kind,
+        "told": actual.told,
         "events": int(len(actual.table)),
         "vehicles": int(len(world_sc.vehicles)),
         "replan_minutes": replan_minutes,

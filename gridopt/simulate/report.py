@@ -200,6 +200,11 @@ def markdown_report(res: SimulationResult, command: str | None = None) -> str:
         f"{' and on every plug-in and unplug' if info.get('replan_on_events') else ''} over "
         f"{info['lookahead_hours']:g} h ahead; forecasts: "
         f"{info['forecast']}."
+        + (
+            " **Told exactly**: every vehicle's real departure and need were given at plug-in (ACN-Sim's assumption)."
+            if info.get("told") == "exact"
+            else ""
+        )
     )
     if command:
         out += ["", "```", command, "```"]
