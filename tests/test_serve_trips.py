@@ -4,6 +4,9 @@ The depot: two 50 kWh buses on 10 kW chargers, ideal efficiencies, 06:00-18:00 i
 import 0.1 per kWh before 08:00 and from 13:00 to 15:00, 0.3 otherwise, no limit that binds.
 BUS1 (40 %, final 60 %) runs route r1 08:00-12:00 (20 kWh, leaving with 80 %); BUS2 (50 %, no
 final SoC) has no trip. Every plan below is worked out by hand.
+
+The depot with chargers is the same with three 10 kW chargers C1, C2, C3 (chargers.csv), none named
+by vehicles.csv or trips.csv: gridopt assigns them until a delta names one.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import schemathesis
+import yaml
 from conftest import car, write_scenario
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -51,10 +55,22 @@ def depot(folder: Path) -> Path:
     )
 
 
+def depot_with_chargers(folder: Path) -> Path:
+    path = depot(folder)
+    pd.DataFrame([{"charger_id": k, "max_kw": 10} for k in ("C1", "C2", "C3")]).to_csv(
+        folder / "chargers.csv", index=False
+    )
+    cfg = yaml.safe_load(path.read_text())
+    cfg["site"]["chargers"] = "chargers.csv"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("serve_trips")
     depot(root / "depot")
+    depot_with_chargers(root / "chargers")
     return root
 
 
@@ -183,6 +199,95 @@ def test_timetable_change_moves_a_trip(server):
     assert [h for h, on in plugged(p, "BUS1").items() if not on] == ["07:00", "08:00", "09:00", "10:00"]
 
 
+def test_cancel_the_only_trip(server):
+    """r1 cancelled (the timetable then has no trip at all): BUS1 stays plugged in all day and charges
+    its 10 kWh from 20 to its final 30 kWh in a cheap hour: 1.0 (this was a 500: no trips left)."""
+    c = server.client
+    r = post(c, {"type": "trip", "vehicle_id": "BUS1", "time": t("06:00"), "trip_id": "r1", "cancel": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["total_cost"] == pytest.approx(1.0, abs=1e-6)
+    p, b1, _ = plan(c)
+    assert all(plugged(p, "BUS1").values()) and sum(b1.values()) == pytest.approx(10.0, abs=1e-5)
+
+
+def chargers_from(c, vid: str, hhmm: str) -> set:
+    """The chargers of ``vid``'s setpoint blocks that start at or after ``hhmm`` (at least one block)."""
+    sp = c.get("/setpoints").json()["setpoints"]
+    out = {s["charger_id"] for s in sp if s["vehicle_id"] == vid and pd.Timestamp(s["start"]) >= pd.Timestamp(t(hhmm))}
+    assert out, (vid, hhmm, sp)
+    return out
+
+
+def test_trip_chargers_named_live(folder):
+    """``charger_id`` on ``trip`` and ``trip_start``: a new trip's charger, an existing trip's charger moved
+    (before it leaves, on leaving, and under way), refused when unknown or taken by another vehicle (422 on
+    the field, nothing changed); the re-plan's setpoints after each return are on the named charger."""
+    s = Server(folder, preload="chargers/scenario")
+    try:
+        c = s.client
+        # a new trip of BUS2, 09:00-10:00, back onto C3
+        new = {
+            "type": "trip",
+            "vehicle_id": "BUS2",
+            "time": t("06:00"),
+            "trip_id": "extra",
+            "departure": t("09:00"),
+            "arrival": t("10:00"),
+            "energy_kwh": 5,
+            "charger_id": "C3",
+        }
+        r = post(c, new)
+        assert r.status_code == 200, r.text
+        assert chargers_from(c, "BUS2", "10:00") == {"C3"}
+        # route r1 of BUS1 (back 12:00) onto C2, then moved to C1
+        for k in ("C2", "C1"):
+            r = post(c, {"type": "trip", "vehicle_id": "BUS1", "time": t("06:00"), "trip_id": "r1", "charger_id": k})
+            assert r.status_code == 200, r.text
+            assert chargers_from(c, "BUS1", "12:00") == {k}
+        # refused, nothing changed: C3 is BUS2's from 10:00 on; C9 is no charger of the site
+        before = c.get("/plan").json()
+        for k, words in (("C3", "is taken by vehicle 'BUS2'"), ("C9", "'C9' is not a charger_id of chargers.csv")):
+            r = post(c, {"type": "trip", "vehicle_id": "BUS1", "time": t("06:00"), "trip_id": "r1", "charger_id": k})
+            assert r.status_code == 422, r.text
+            detail = r.json()["detail"][0]
+            assert detail["loc"] == ["body", "events", 0, "charger_id"], r.text
+            assert words in detail["msg"] and "trip 'r1'" in detail["msg"], r.text
+            assert c.get("/plan").json() == before
+        assert chargers_from(c, "BUS1", "12:00") == {"C1"}
+        # r1 leaves on time, to come back onto C2; under way, it is told C1 after all
+        r = post(c, {"type": "trip_start", "vehicle_id": "BUS1", "time": t("08:00"), "charger_id": "C2"})
+        assert r.status_code == 200, r.text
+        assert chargers_from(c, "BUS1", "12:00") == {"C2"}
+        r = post(c, {"type": "trip", "vehicle_id": "BUS1", "time": t("09:00"), "trip_id": "r1", "charger_id": "C1"})
+        assert r.status_code == 200, r.text
+        assert chargers_from(c, "BUS1", "12:00") == {"C1"}
+        # an unplanned trip of BUS2, 11:00-12:00, back onto C2
+        r = post(
+            c,
+            {
+                "type": "trip_start",
+                "vehicle_id": "BUS2",
+                "time": t("11:00"),
+                "arrival": t("12:00"),
+                "energy_kwh": 5,
+                "charger_id": "C2",
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert chargers_from(c, "BUS2", "12:00") == {"C2"}
+        # BUS2 has left C3: r1, under way, comes back onto it
+        r = post(c, {"type": "trip", "vehicle_id": "BUS1", "time": t("11:00"), "trip_id": "r1", "charger_id": "C3"})
+        assert r.status_code == 200, r.text
+        assert chargers_from(c, "BUS1", "12:00") == {"C3"}
+        # both back at 12:00, now 12:00 (the trips are over): the plan keeps them on the chargers their trips name
+        r = post(c, {"type": "trip_end", "vehicle_id": "BUS1", "time": t("12:00"), "soc": 0.4})
+        assert r.status_code == 200, r.text
+        assert r.json()["now"] == pd.Timestamp(t("12:00")).isoformat()
+        assert chargers_from(c, "BUS1", "12:00") == {"C3"} and chargers_from(c, "BUS2", "12:00") == {"C2"}
+    finally:
+        s.stop()
+
+
 BAD = [
     ({"type": "trip_end", "vehicle_id": "BUS2", "time": t("09:00"), "soc": 0.5}, ["body", "events", 0, "vehicle_id"]),
     (
@@ -212,6 +317,15 @@ BAD = [
         ["body", "events", 0, "trip_id"],
     ),
     ({"type": "trip_start", "vehicle_id": "NOPE", "time": t("09:00")}, ["body", "events", 0, "vehicle_id"]),
+    # the depot has no chargers.csv: no trip can name a charger
+    (
+        {"type": "trip", "vehicle_id": "BUS1", "time": t("06:00"), "trip_id": "r1", "charger_id": "C1"},
+        ["body", "events", 0, "charger_id"],
+    ),
+    (
+        {"type": "trip_start", "vehicle_id": "BUS1", "time": t("08:00"), "charger_id": "C1"},
+        ["body", "events", 0, "charger_id"],
+    ),
 ]
 
 
@@ -232,9 +346,11 @@ def test_bad_fleet_deltas_get_422_naming_the_field(folder):
         s.stop()
 
 
-def test_property_based_api_on_a_depot(folder):
-    """schemathesis against a running depot server: no 5xx, responses as the schema says."""
-    s = Server(folder, preload="depot/scenario")
+@pytest.mark.parametrize("name", ["depot/scenario", "chargers/scenario"])
+def test_property_based_api_on_a_depot(folder, name):
+    """schemathesis against a running depot server (without and with chargers): no 5xx, responses as the
+    schema says."""
+    s = Server(folder, preload=name)
     try:
         schema = schemathesis.openapi.from_url(f"{s.base}/openapi.json")
         for result in schema.get_all_operations():

@@ -121,11 +121,22 @@ class PriceUpdate(_Model):
 
 
 Energy = Annotated[float, Field(ge=0.0, le=1e4, allow_inf_nan=False)]
+#: A trip's charger (``charger_id`` of trips.csv and chargers.csv); empty: none named, gridopt assigns one.
+TripCharger = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="the charger the vehicle plugs into when back from this trip (a charger_id of the site's "
+        "chargers); absent: unchanged, empty: none named (gridopt assigns one)",
+    ),
+]
 
 
 class TripStart(_Model):
     """A fleet vehicle left on a trip: the timetable's next trip, or an unplanned one (``arrival`` before
-    that trip's departure, or no trip planned: ``arrival`` and ``energy_kwh`` required)."""
+    that trip's departure, or no trip planned: ``arrival`` and ``energy_kwh`` required); ``charger_id``:
+    the charger it plugs into when back."""
 
     type: Literal["trip_start"]
     vehicle_id: Id
@@ -134,6 +145,7 @@ class TripStart(_Model):
     arrival: AwareDatetime | None = None
     energy_kwh: Energy | None = None
     trip_id: Id | None = None
+    charger_id: TripCharger | None = None
 
 
 class TripEnd(_Model):
@@ -146,7 +158,8 @@ class TripEnd(_Model):
 
 
 class TripChange(_Model):
-    """A timetable change: a new trip, new times or energy of trip ``trip_id`` (not yet left), or ``cancel``."""
+    """A timetable change: a new trip, new times or energy of trip ``trip_id`` (not yet left), its charger
+    (``charger_id``: the one it plugs into when back; also while under way), or ``cancel``."""
 
     type: Literal["trip"]
     vehicle_id: Id
@@ -156,6 +169,7 @@ class TripChange(_Model):
     arrival: AwareDatetime | None = None
     energy_kwh: Energy | None = None
     departure_soc: Fraction | None = None
+    charger_id: TripCharger | None = None
     cancel: bool = False
 
 
@@ -438,7 +452,7 @@ def create_app(scenario_dir: str | Path | None = None, token: str | None = None,
                     trial.energy_need(i, e.vehicle_id, t, e.target_soc, e.energy_kwh, dep)
                 elif e.type == "trip_start":
                     arr = None if e.arrival is None else _time(e.arrival, ("events", i, "arrival"))
-                    trial.trip_start(i, e.vehicle_id, t, e.soc, arr, e.energy_kwh, e.trip_id)
+                    trial.trip_start(i, e.vehicle_id, t, e.soc, arr, e.energy_kwh, e.trip_id, e.charger_id)
                 elif e.type == "trip_end":
                     trial.trip_end(i, e.vehicle_id, t, e.soc)
                 elif e.type == "trip":

@@ -8,33 +8,65 @@ session in the scenario is a fleet vehicle, parked and plugged in whenever it is
   be on already, if not yet reported as started) departs then (with
   a new ``arrival`` or ``energy_kwh`` if given), or, when ``arrival`` is given and comes before
   that trip's departure, an unplanned trip (``arrival`` and ``energy_kwh`` required); an optional
-  ``soc`` is its SoC on leaving;
+  ``soc`` is its SoC on leaving, an optional ``charger_id`` the charger it plugs into on return;
 * ``trip_end``: the vehicle is back at ``time`` with a SoC reading ``soc``: its latest trip
   arrives then;
 * ``trip``: a timetable change of a trip not yet under way: a new one (``departure``,
-  ``arrival``, ``energy_kwh``, optional ``departure_soc``, ``trip_id``), new times or energy for
-  the trip ``trip_id``, or ``cancel``;
+  ``arrival``, ``energy_kwh``, optional ``departure_soc``, ``trip_id``, ``charger_id``), new times,
+  energy or charger for the trip ``trip_id``, or ``cancel``; of a trip that has left, only its
+  ``charger_id``;
 * ``soc``: a SoC reading of a fleet vehicle at the depot.
+
+A trip's ``charger_id`` is that of trips.csv: the charger the vehicle plugs into when it is back
+(absent: unchanged; empty: none named, gridopt assigns one). Every change of the trips is checked as
+trips.csv is, by the scenario's own checks: :func:`gridopt.scenario.validate_trips` and
+:func:`gridopt.chargers.check_named_chargers` (a charger of chargers.csv, the site has chargers, no
+other vehicle plugged in there at the same time), the latter from now on.
 
 The re-planning scenario keeps the trips not yet over (one under way at now stays: the fleet
 plan then plugs the vehicle in at its return) and sets each fleet vehicle's ``initial_soc`` to
 its SoC now (see :meth:`FleetTrips.fleet_soc_kwh`): at the depot, the latest reading when it is
 newer than the current plan, else the current plan's SoC at now; on a trip, its SoC on return
 (the ``trip_end`` reading, else its SoC on leaving minus the trip's ``energy_kwh``, at least 0).
+A vehicle's latest trip back by now stays too when it names a charger: the vehicle is on that
+charger from now (:func:`gridopt.chargers.segment_chargers` follows the last trip back).
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
 from ..errors import ScenarioError
 from ..scenario import validate_trips
 
+#: Names of the live tables in messages of the scenario's checks (their "lines" are row labels).
+_FILES = {"vehicles": "vehicles", "trips": "live trips", "sessions": "live sessions"}
+
 
 def _ns(t) -> int:
     return pd.Timestamp(t).value
+
+
+def _charger(value) -> str | None:
+    """A trip's named charger (text), else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _name_charger(trips: pd.DataFrame, label, charger_id: str | None, new: bool) -> pd.DataFrame:
+    """``trips`` with trip ``label``'s ``charger_id`` set (None: unchanged; a new trip then names none)."""
+    if charger_id is None and not new:
+        return trips
+    charger_id = (charger_id or "").strip()  # as trips.csv is read
+    if "charger_id" not in trips:
+        if not charger_id:
+            return trips
+        trips = trips.assign(charger_id="")
+    trips["charger_id"] = trips["charger_id"].astype(object)
+    trips.at[label, "charger_id"] = charger_id
+    return trips
 
 
 class FleetTrips:
@@ -132,13 +164,39 @@ class FleetTrips:
         return self._soc_on_return(label) if label is not None else self._at_depot_soc(vehicle_id, k)
 
     # --- deltas ------------------------------------------------------------------------
-    def _check_trips(self, trips: pd.DataFrame, loc: tuple) -> pd.DataFrame:
-        try:
-            return validate_trips(trips, self.base.vehicles, "live trips", "vehicles")
-        except ScenarioError as exc:
-            raise self._error(loc, str(exc)) from None
+    def _check_trips(self, trips: pd.DataFrame, t, loc: tuple, charger_loc: tuple | None = None) -> pd.DataFrame:
+        """``trips`` checked as trips.csv is (a broken rule: a 422 on ``loc``; on ``charger_loc``, when
+        given, for the chargers they name). Chargers are checked from the step boundary at or after the
+        delta's time ``t`` on (where the re-plan starts at the earliest): a clash before does not matter
+        to the plan."""
+        from ..chargers import check_named_chargers
 
-    def trip_start(self, i: int, vehicle_id: str, t, soc, arrival, energy_kwh, trip_id) -> None:
+        sc = self.base
+        try:
+            trips = validate_trips(trips, sc.vehicles, _FILES["trips"], _FILES["vehicles"])
+        except ScenarioError as exc:
+            raise self._error(loc, self._readable(str(exc), trips)) from None
+        try:
+            start = sc.grid.boundary_time(self.boundary_at_or_after(t, loc))
+            check_named_chargers(sc.vehicles, trips, self.sessions, sc.chargers, start, sc.grid.end, _FILES)
+        except ScenarioError as exc:
+            raise self._error(charger_loc or loc, self._readable(str(exc), trips)) from None
+        return trips
+
+    def _readable(self, message: str, trips: pd.DataFrame) -> str:
+        """A check's message with the live tables' row labels as the trips' and sessions' ids."""
+
+        def name(m: re.Match, table: pd.DataFrame, kind: str, col: str) -> str:
+            label = int(m[1])
+            ident = table.at[label, col] if label in table.index and col in table else None
+            return f"{kind} {ident!r}" if isinstance(ident, str) and ident else m[0]
+
+        message = re.sub(rf"{_FILES['trips']} line (\d+)", lambda m: name(m, trips, "trip", "trip_id"), message)
+        return re.sub(
+            rf"{_FILES['sessions']} line (\d+)", lambda m: name(m, self.sessions, "session", "session_id"), message
+        )
+
+    def trip_start(self, i: int, vehicle_id: str, t, soc, arrival, energy_kwh, trip_id, charger_id=None) -> None:
         spec = self.fleet_vehicle(vehicle_id, ("events", i, "vehicle_id"))
         ns = _ns(t)
         under = self.trip_under_way(vehicle_id, ns)
@@ -148,7 +206,8 @@ class FleetTrips:
         nxt = [(lab, r) for lab, r in self._mine(vehicle_id).iterrows() if _ns(r["arrival"]) > ns]
         trips = self.trips.copy()
         tz = self.base.timezone
-        if nxt and (arrival is None or _ns(arrival) > _ns(nxt[0][1]["departure"])):
+        new = not (nxt and (arrival is None or _ns(arrival) > _ns(nxt[0][1]["departure"])))
+        if not new:
             label = nxt[0][0]  # the timetable's next trip leaves now
             trips.at[label, "departure"] = pd.Timestamp(t).tz_convert(tz)
             if arrival is not None:
@@ -170,11 +229,11 @@ class FleetTrips:
                 "trip_id": trip_id or f"live-trip-{label}",
             }
             trips = pd.concat([trips, pd.DataFrame([row], index=[label])[[c for c in trips.columns if c in row]]])
-            if "charger_id" in trips:
-                trips.at[label, "charger_id"] = ""
         if arrival is not None and _ns(arrival) <= ns:
             raise self._error(("events", i, "arrival"), "must be after the departure time")
-        self.trips = self._check_trips(trips, ("events", i))
+        trips = _name_charger(trips, label, charger_id, new)
+        loc = ("events", i, "charger_id") if charger_id is not None else None
+        self.trips = self._check_trips(trips, t, ("events", i), loc)
         if soc is not None:
             self.dep_soc[label] = float(soc) * float(spec["battery_kwh"])
         else:
@@ -193,7 +252,7 @@ class FleetTrips:
         label = gone[-1]
         trips = self.trips.copy()
         trips.at[label, "arrival"] = pd.Timestamp(t).tz_convert(self.base.timezone)
-        self.trips = self._check_trips(trips, ("events", i))
+        self.trips = self._check_trips(trips, t, ("events", i))
         kwh = float(soc) * float(spec["battery_kwh"])
         self.return_soc[label] = kwh
         self.vreadings[vehicle_id] = (ns, kwh)
@@ -214,9 +273,14 @@ class FleetTrips:
         found = [lab for lab, r in mine.iterrows() if e.trip_id is not None and str(r["trip_id"]) == e.trip_id]
         trips = self.trips.copy()
         tz = self.base.timezone
+        new = not found
         if found:
             label = found[0]
-            if _ns(trips.at[label, "departure"]) < _ns(t):
+            # a trip that has left may still change its charger (the one it plugs into when back)
+            only_charger = not e.cancel and all(
+                getattr(e, f) is None for f in ("departure", "arrival", "energy_kwh", "departure_soc")
+            )
+            if _ns(trips.at[label, "departure"]) < _ns(t) and not (only_charger and e.charger_id is not None):
                 raise self._error(("events", i, "trip_id"), f"trip {e.trip_id!r} has left already: report trip_end")
             if e.cancel:
                 trips = trips.drop(index=label)
@@ -228,6 +292,7 @@ class FleetTrips:
                     trips.at[label, "energy_kwh"] = float(e.energy_kwh)
                 if e.departure_soc is not None:
                     trips.at[label, "departure_soc"] = float(e.departure_soc)
+                trips = _name_charger(trips, label, e.charger_id, new)
         else:
             if e.cancel:
                 raise self._error(("events", i, "trip_id"), f"vehicle {e.vehicle_id!r} has no trip {e.trip_id!r}")
@@ -247,9 +312,9 @@ class FleetTrips:
                 "trip_id": e.trip_id or f"live-trip-{label}",
             }
             trips = pd.concat([trips, pd.DataFrame([row], index=[label])[[c for c in trips.columns if c in row]]])
-            if "charger_id" in trips:
-                trips.at[label, "charger_id"] = ""
-        self.trips = self._check_trips(trips, ("events", i))
+            trips = _name_charger(trips, label, e.charger_id, new)
+        loc = ("events", i, "charger_id") if e.charger_id is not None else None
+        self.trips = self._check_trips(trips, t, ("events", i), loc)
 
     # --- the re-planning scenario's fleet part ------------------------------------------
     def planning_fleet(self, k: int, now_ns: int):
@@ -261,7 +326,15 @@ class FleetTrips:
             kwh = self.fleet_soc_kwh(vid, k)
             start_soc[vid] = kwh
             vehicles.at[vid, "initial_soc"] = float(min(max(kwh / float(vehicles.at[vid, "battery_kwh"]), 0.0), 1.0))
-        trips = self.trips[[_ns(a) > now_ns for a in self.trips["arrival"]]].copy()
+        # a boolean Series, not a list: an empty list would select no columns (every trip cancelled)
+        keep = pd.Series([_ns(a) > now_ns for a in self.trips["arrival"]], index=self.trips.index, dtype=bool)
+        if "charger_id" in self.trips:  # the latest trip back, when it names the charger the vehicle is on
+            for vid in self.fleet_ids:
+                mine = self._mine(str(vid))
+                back = mine[[_ns(a) <= now_ns for a in mine["arrival"]]] if len(mine) else mine
+                if len(back) and _charger(back["charger_id"].iloc[-1]) is not None:
+                    keep[back.index[-1]] = True
+        trips = self.trips.loc[keep].copy()
         for c in ("departure", "arrival"):
             trips[c] = pd.to_datetime(trips[c], utc=True).dt.tz_convert(sc.timezone)
         return vehicles, trips, start_soc
