@@ -512,3 +512,43 @@ def test_history_inside_the_period_is_refused(tmp_path):
     hist.to_csv(tmp_path / "h.csv", index=False)
     with pytest.raises(gridopt.ScenarioError, match="inside the simulated period"):
         S.forecaster_from_history([tmp_path / "h.csv"], sc)
+
+
+def test_a_car_leaving_after_the_period_is_planned_for_its_whole_need(tmp_path):
+    """The period is scored with the whole target of a car still plugged in at its end; so is the plan that reaches it.
+
+    One 50 kWh car on a 10 kW charger (efficiency 1) plugs in at 11:00 at 20 %,
+    needs 60 % (20 kWh) and leaves the next morning, after the period ends at
+    13:00. Two hours at 10 kW give exactly 20 kWh: perfect foresight charges
+    them at 0.30, nothing unmet (6.00). A plan that asked only the share of the
+    stay inside the period (re-planned at every step) left 12.7 kWh unmet.
+    """
+    idx = pd.date_range(t("07:00"), periods=24, freq="15min")
+    ts = pd.DataFrame({"time": [x.isoformat() for x in idx], "import_price": 0.30})
+    session = dict(
+        vehicle_id="C0",
+        arrival=t("11:00"),
+        departure="2026-06-16T08:00:00+02:00",
+        arrival_soc=0.2,
+        target_soc=0.6,
+        session_id="s0",
+    )
+    path = write_scenario(
+        tmp_path,
+        vehicles=[car("C0", initial_soc="")],
+        sessions=[session],
+        timeseries=ts,
+        start=t("07:00"),
+        horizon_hours=6,
+        step_minutes=15,
+        timezone=TZ,
+        site={"import_limit_kw": 100, "export_limit_kw": 0},
+        tariff={"export_price": 0.0},
+    )
+    sc = gridopt.load_scenario(path)
+    actual = as_actual(pd.DataFrame([dict(session, estimated_departure=session["departure"])]), sc, tmp_path)
+    res = S.simulate(sc, actual, policies=[S.PolicySpec("perfect", "perfect"), S.PolicySpec("rolling", "rolling")])
+    for name in ("perfect", "rolling"):
+        k = res.outcomes[name].kpis
+        assert k["unmet_energy_kwh"] == pytest.approx(0.0, abs=1e-6), name
+        assert k["energy_cost"] == pytest.approx(6.0, abs=1e-6), name

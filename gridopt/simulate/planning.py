@@ -15,7 +15,10 @@ the simulated period) on the site's own grid, prices, base load and PV, with
 * a session that leaves after the plan's end owes by then only its need pro
   rata of its stay inside the plan (gridopt would ask for the whole target at
   the end of the horizon: cars forecast to arrive in its last hours would have
-  to be charged at once, and the plan would expect a peak that never comes).
+  to be charged at once, and the plan would expect a peak that never comes),
+  unless the plan reaches the end of the simulated period: the period is scored
+  with the whole target due there (as gridopt scores perfect foresight), so
+  that is what the plan is asked for.
 
 **Demand charge.** The peak import already reached is paid anyway: the plan
 prepends one *phantom* step just before ``now`` whose base load equals that
@@ -103,7 +106,12 @@ def _frac(kwh: float, battery: float) -> float:
 
 
 def _due_by(
-    start: pd.Timestamp, departure: pd.Timestamp, plan_end: pd.Timestamp, soc_kwh: float, target_kwh: float
+    start: pd.Timestamp,
+    departure: pd.Timestamp,
+    plan_end: pd.Timestamp,
+    soc_kwh: float,
+    target_kwh: float,
+    whole: bool = False,
 ) -> float:
     """The SoC a session must have at the plan's end when it leaves after it: its need pro rata of its stay.
 
@@ -111,8 +119,11 @@ def _due_by(
     the horizon's end; for a rolling plan that would be an artefact of where the
     horizon happens to end (cars arriving in its last hours would have to be
     charged at once), so only the share of the stay inside the plan is due.
+    With ``whole`` (the plan ends where the simulated period ends) the whole
+    target is due: that is how the period is scored, for every policy and for
+    perfect foresight alike.
     """
-    if departure <= plan_end or target_kwh <= soc_kwh:
+    if whole or departure <= plan_end or target_kwh <= soc_kwh:
         return target_kwh
     share = (plan_end - start) / (departure - start)
     return soc_kwh + (target_kwh - soc_kwh) * min(max(share, 0.0), 1.0)
@@ -189,7 +200,7 @@ def build_plan_scenario(
             spec = specs.loc[r.vehicle_id]
             pid = f"{r.vehicle_id}{MARK}{len(srows)}" if copy else str(r.vehicle_id)
             B = spec["battery_kwh"]
-            target = min(_due_by(now, r.departure, plan_end, r.soc_kwh, r.target_kwh), spec["max_soc"] * B)
+            target = min(_due_by(now, r.departure, plan_end, r.soc_kwh, r.target_kwh, reaches_end), spec["max_soc"] * B)
             vrows.append(_vehicle_row(pid, spec, w))
             srows.append(
                 {
@@ -244,7 +255,7 @@ def build_plan_scenario(
                 continue
             if future_points is not None:
                 pid = f"{MARK}f{n_forecast}"
-                row = _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, future_cps)
+                row = _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, future_cps, reaches_end)
                 if row is not None:
                     vrows.append(row[0])
                     srows.append(row[1])
@@ -256,7 +267,7 @@ def build_plan_scenario(
                 typ["charge_efficiency"] * typ["max_charge_kw"] * dwell_h,
             )
             battery = max(typ["battery_kwh"], stored / 0.9)
-            stored = _due_by(r.arrival, r.departure, plan_end, 0.0, stored)
+            stored = _due_by(r.arrival, r.departure, plan_end, 0.0, stored, reaches_end)
             pid = f"{MARK}f{n_forecast}"
             vrows.append(_vehicle_row(pid, {**typ, "battery_kwh": battery, "min_soc": 0.0}, w))
             srows.append(
@@ -270,7 +281,7 @@ def build_plan_scenario(
                 }
             )
             n_forecast += 1
-    soft = _plan_checkpoints(checkpoints, sessions, specs, now, plan_end)
+    soft = _plan_checkpoints(checkpoints, sessions, specs, now, plan_end, reaches_end)
     if future_cps:
         more = pd.DataFrame(future_cps, columns=["vehicle_id", "time", "soc_kwh", "penalty_per_kwh"])
         soft = more if soft is None else pd.concat([soft, more], ignore_index=True)
@@ -316,7 +327,7 @@ def build_plan_scenario(
     return sc, owner, phantom
 
 
-def _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, out: list):
+def _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, out: list, whole: bool = False):
     """Vehicle and session rows of a forecast arrival planned over its points; its checkpoints go to ``out``.
 
     None when it has no whole step inside the plan. Checkpoint times are step
@@ -334,7 +345,7 @@ def _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, out: l
     battery = max(typ["battery_kwh"], eta * max(e for e, _ in energies) / 0.9)
     for d, p in sorted(merged.items()):
         for e, u in energies:
-            soc = min(_due_by(r.arrival, d, plan_end, 0.0, eta * e), battery)
+            soc = min(_due_by(r.arrival, d, plan_end, 0.0, eta * e, whole), battery)
             if soc > 1e-9 and penalty * p * u > 0:
                 out.append((pid, min(d, plan_end), soc, penalty * p * u))
     vrow = _vehicle_row(pid, {**typ, "battery_kwh": battery, "min_soc": 0.0}, w)
@@ -349,7 +360,7 @@ def _future_with_points(r, future_points, typ, now, dt, plan_end, pid, w, out: l
     return vrow, srow
 
 
-def _plan_checkpoints(checkpoints, sessions, specs, now, plan_end) -> pd.DataFrame | None:
+def _plan_checkpoints(checkpoints, sessions, specs, now, plan_end, whole: bool = False) -> pd.DataFrame | None:
     """The soft checkpoints in the plan's terms: times within the plan, SoC at most ``max_soc``."""
     if checkpoints is None or not len(checkpoints):
         return None
@@ -359,7 +370,7 @@ def _plan_checkpoints(checkpoints, sessions, specs, now, plan_end) -> pd.DataFra
     rows = []
     for c in checkpoints.itertuples():
         spec = specs.loc[c.vehicle_id]
-        soc = min(_due_by(now, c.time, plan_end, soc_now[c.v], c.soc_kwh), spec["max_soc"] * spec["battery_kwh"])
+        soc = min(_due_by(now, c.time, plan_end, soc_now[c.v], c.soc_kwh, whole), spec["max_soc"] * spec["battery_kwh"])
         rows.append((str(c.vehicle_id), min(c.time, plan_end), soc, c.penalty_per_kwh))
     return pd.DataFrame(rows, columns=["vehicle_id", "time", "soc_kwh", "penalty_per_kwh"])
 
