@@ -8,6 +8,7 @@ runs as the timetable; the command line records the mode.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,3 +126,22 @@ def test_cli_told_exact_is_recorded(tmp_path, capsys):
         main([*args, "--told", "maybe", "--out", str(tmp_path / "o")])
     assert exc.value.code == 2
     assert "--told" in capsys.readouterr().err
+
+
+def test_told_exactly_the_real_day_is_planned_within_5_percent_of_perfect_and_beats_the_rules():
+    """The real Caltech day (Mon 21 Oct 2019, 15-minute steps), ACN-Sim's information, defaults.
+
+    Measured: perfect 371.52, rolling 378.54 (+1.9 %), EDF 393.09 (+5.8 %),
+    LLF 393.07, round robin 406.67; the thresholds are the issue's (5 %, better
+    than EDF), not the measured values.
+    """
+    day = Path(__file__).resolve().parent / "data" / "simulate_acn_day"
+    sc = gridopt.load_scenario(day / "scenario.yaml")
+    actual = S.told_exactly(S.read_actual(day / "actual_sessions.csv", sc))
+    fc = S.forecaster_from_history([day.parent / "acn_excerpt.csv"], sc, site="CA")
+    kinds = ("perfect", "rolling", "edf", "llf", "round_robin")
+    res = S.simulate(sc, actual, forecaster=fc, policies=[S.PolicySpec(k, k) for k in kinds])
+    cost = {k: res.outcomes[k].kpis["total_cost"] for k in kinds}
+    assert cost["rolling"] <= 1.05 * cost["perfect"]
+    assert cost["rolling"] < min(cost["edf"], cost["llf"], cost["round_robin"])
+    assert cost["perfect"] <= cost["rolling"] * (1 + 1e-4)
