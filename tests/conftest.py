@@ -69,6 +69,37 @@ def car(vehicle_id="EV1", **kw) -> dict:
     return d
 
 
+def one_car_replay(tmp_path, session: dict, import_price, estimated_departure: str):
+    """A one-car site to replay: ``(scenario, actual)``, 07:00-13:00 on 15 June 2026 in 15-minute steps.
+
+    The car is :func:`car` ``"C0"`` (50 kWh, 10 kW, efficiency 1) with ``session``
+    (sessions.csv fields), behind a 100 kW import limit with no export, no
+    demand charge and unmet energy at 10 per kWh. ``import_price`` is a number
+    or an array over the 24 steps; ``estimated_departure`` is what the driver
+    said at plug-in (the reported target is the real one).
+    """
+    from gridopt import simulate
+
+    idx = pd.date_range("2026-06-15T07:00:00+02:00", periods=24, freq="15min")
+    ts = pd.DataFrame({"time": [x.isoformat() for x in idx], "import_price": import_price})
+    path = write_scenario(
+        tmp_path,
+        vehicles=[car("C0", initial_soc="")],
+        sessions=[session],
+        timeseries=ts,
+        start=idx[0].isoformat(),
+        horizon_hours=6,
+        step_minutes=15,
+        site={"import_limit_kw": 100, "export_limit_kw": 0},
+        tariff={"export_price": 0.0},
+    )
+    sc = gridopt.load_scenario(path)
+    row = dict(session, estimated_departure=estimated_departure, reported_target_soc=session["target_soc"])
+    p = tmp_path / "actual.csv"
+    pd.DataFrame([row]).to_csv(p, index=False)
+    return sc, simulate.read_actual(p, sc)
+
+
 @pytest.fixture
 def scenario_dir(tmp_path):
     return tmp_path / "sc"

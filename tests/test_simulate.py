@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import car, write_scenario
+from conftest import car, one_car_replay, write_scenario
 
 import gridopt
 from gridopt import simulate as S
@@ -523,8 +523,6 @@ def test_a_car_leaving_after_the_period_is_planned_for_its_whole_need(tmp_path):
     them at 0.30, nothing unmet (6.00). A plan that asked only the share of the
     stay inside the period (re-planned at every step) left 12.7 kWh unmet.
     """
-    idx = pd.date_range(t("07:00"), periods=24, freq="15min")
-    ts = pd.DataFrame({"time": [x.isoformat() for x in idx], "import_price": 0.30})
     session = dict(
         vehicle_id="C0",
         arrival=t("11:00"),
@@ -533,20 +531,7 @@ def test_a_car_leaving_after_the_period_is_planned_for_its_whole_need(tmp_path):
         target_soc=0.6,
         session_id="s0",
     )
-    path = write_scenario(
-        tmp_path,
-        vehicles=[car("C0", initial_soc="")],
-        sessions=[session],
-        timeseries=ts,
-        start=t("07:00"),
-        horizon_hours=6,
-        step_minutes=15,
-        timezone=TZ,
-        site={"import_limit_kw": 100, "export_limit_kw": 0},
-        tariff={"export_price": 0.0},
-    )
-    sc = gridopt.load_scenario(path)
-    actual = as_actual(pd.DataFrame([dict(session, estimated_departure=session["departure"])]), sc, tmp_path)
+    sc, actual = one_car_replay(tmp_path, session, 0.30, session["departure"])
     res = S.simulate(sc, actual, policies=[S.PolicySpec("perfect", "perfect"), S.PolicySpec("rolling", "rolling")])
     for name in ("perfect", "rolling"):
         k = res.outcomes[name].kpis

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import car, write_scenario
+from conftest import car, one_car_replay, write_scenario
 
 import gridopt
 from gridopt import simulate as S
@@ -33,28 +33,11 @@ def one_late_estimate(tmp_path):
     10:00 but its driver said 12:00. Import costs 0.30 before 11:00 and 0.10
     from 11:00; no demand charge, unmet energy 10 per kWh.
     """
-    idx = pd.date_range(t("07:00"), periods=24, freq="15min")
-    ts = pd.DataFrame({"time": [x.isoformat() for x in idx], "import_price": np.where(idx.hour >= 11, 0.10, 0.30)})
     session = dict(
         vehicle_id="C0", arrival=t("07:00"), departure=t("10:00"), arrival_soc=0.2, target_soc=0.6, session_id="s0"
     )
-    path = write_scenario(
-        tmp_path,
-        vehicles=[car("C0", initial_soc="")],
-        sessions=[session],
-        timeseries=ts,
-        start=t("07:00"),
-        horizon_hours=6,
-        step_minutes=15,
-        timezone=TZ,
-        site={"import_limit_kw": 100, "export_limit_kw": 0},
-        tariff={"export_price": 0.0},
-    )
-    sc = gridopt.load_scenario(path)
-    df = pd.DataFrame([dict(session, estimated_departure=t("12:00"), reported_target_soc=0.6)])
-    p = tmp_path / "actual.csv"
-    df.to_csv(p, index=False)
-    return sc, S.read_actual(p, sc)
+    hours = pd.date_range(t("07:00"), periods=24, freq="15min").hour
+    return one_car_replay(tmp_path, session, np.where(hours >= 11, 0.10, 0.30), t("12:00"))
 
 
 def test_exact_information_by_hand(tmp_path):
